@@ -1,0 +1,86 @@
+// Producer: RAII over an RdKafka::Producer.
+//
+// Produce() queues a message and returns; librdkafka batches and sends it in the
+// background. When the local queue is full that is back-pressure, not an error: Produce()
+// serves delivery reports and waits (up to queue_full_timeout) for room. Delivery reports
+// are counted, and failures kept, so callers that need "everything delivered" (ingest's
+// dead-letter topic before an offset commit) call Flush() and check the failure count.
+// The destructor flushes (up to close_timeout) and then closes.
+//
+// Thread safety: Produce/Flush/Poll may be called from any thread.
+//
+//   auto producer = Producer::Create({.client = {.brokers = "localhost:9092"}}).value();
+//   ST_RETURN_IF_ERROR(producer->Produce("records", "", payload, {{"content-type", ct}}));
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "streamtrain/common/status.h"
+#include "streamtrain/kafka/client_config.h"
+#include "streamtrain/kafka/message.h"
+
+namespace RdKafka {
+class Producer;
+}
+
+namespace streamtrain::kafka {
+
+struct ProducerOptions {
+  ClientConfig client;
+  // Idempotent producer (enable.idempotence, acks=all): no duplicates or reordering on
+  // retries. Default: false.
+  bool idempotent = false;
+  // How long Produce() waits for room in a full local queue. Default: 30 s.
+  std::chrono::milliseconds queue_full_timeout{30000};
+  // How long the destructor waits for outstanding deliveries. Default: 30 s.
+  std::chrono::milliseconds close_timeout{30000};
+};
+
+struct DeliveryCounters {
+  uint64_t delivered = 0;         // acknowledged by the broker
+  uint64_t failed = 0;            // permanently failed (after librdkafka's retries)
+  uint64_t queue_full_waits = 0;  // times Produce() had to wait for room
+  std::string last_error;         // text of the last delivery failure
+};
+
+class Producer {
+ public:
+  static constexpr int32_t kAnyPartition = -1;
+
+  static Result<std::unique_ptr<Producer>> Create(const ProducerOptions& options);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Queues a message (copies payload, key and headers).
+  Status Produce(std::string_view topic, std::string_view key, std::string_view payload,
+                 const Headers& headers = {}, int32_t partition = kAnyPartition);
+  // Waits until every queued message is delivered or failed, up to `timeout`.
+  Status Flush(std::chrono::milliseconds timeout);
+  // Serves delivery reports without blocking.
+  void Poll();
+  // Messages queued locally and not yet delivered.
+  int OutstandingMessages() const;
+  DeliveryCounters counters() const;
+
+ private:
+  class DeliveryReporter;
+  class EventLogger;
+  Producer(ProducerOptions options, std::unique_ptr<DeliveryReporter> reporter,
+           std::unique_ptr<EventLogger> logger);
+
+  ProducerOptions options_;
+  // Callbacks must outlive the handle they are registered with: declared first, destroyed
+  // last.
+  std::unique_ptr<DeliveryReporter> reporter_;
+  std::unique_ptr<EventLogger> logger_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::atomic<uint64_t> queue_full_waits_{0};
+};
+
+}  // namespace streamtrain::kafka

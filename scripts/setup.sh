@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs every build and run dependency from Debian packages (Debian 12 "bookworm").
+# Idempotent: installs only what is missing, and runs apt-get update only when it must.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build ccache pkg-config clang-format git curl
+  # libraries
+  libtorch-dev librdkafka-dev nlohmann-json3-dev prometheus-cpp-dev catch2 liblmdb-dev
+  libspdlog-dev libcli11-dev libssl-dev libzstd-dev zlib1g-dev libcpp-httplib-dev
+  # tools and data
+  kcat lmdb-utils dataset-fashion-mnist
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "setup: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "setup: done"

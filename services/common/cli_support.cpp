@@ -1,0 +1,71 @@
+#include "cli_support.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "streamtrain/common/logging.h"
+
+namespace streamtrain::cli {
+
+void AddCommonOptions(CLI::App& app, std::string& log_level) {
+  app.set_config("--config", "", "Read option values from this TOML/INI file (key = value)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->capture_default_str();
+}
+
+void AddKafkaOptions(CLI::App& app, kafka::ClientConfig& config,
+                     std::vector<std::string>& properties) {
+  app.add_option("--brokers", config.brokers, "Kafka bootstrap servers, HOST:PORT[,HOST:PORT...]")
+      ->required();
+  app.add_option("-X,--kafka-property", properties,
+                 "Any librdkafka property as key=value, repeatable (e.g. "
+                 "-X security.protocol=SASL_SSL -X compression.codec=zstd)")
+      ->take_all()
+      ->delimiter('\n');
+}
+
+void ApplyKafkaProperties(kafka::ClientConfig& config, const std::vector<std::string>& properties) {
+  for (const auto& p : properties) {
+    Status s = config.AddProperty(p);
+    if (!s.ok()) throw CLI::ValidationError("--kafka-property", s.message());
+  }
+}
+
+void AddSchemaOptions(CLI::App& app, std::string& shape_text, schema::RecordSchema& schema) {
+  shape_text = schema.ShapeString();
+  app.add_option("--input-shape", shape_text, "Feature shape of every record, e.g. 1x28x28")
+      ->capture_default_str();
+  app.add_option("--num-classes", schema.num_classes, "Number of classes; labels in [0, N)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--max-message-bytes", schema.max_message_bytes,
+                 "Largest accepted record message, bytes")
+      ->capture_default_str();
+}
+
+void ApplySchemaOptions(const std::string& shape_text, schema::RecordSchema& schema) {
+  auto shape = schema::RecordSchema::ParseShape(shape_text);
+  if (!shape.ok()) throw CLI::ValidationError("--input-shape", shape.status().message());
+  schema.input_shape = *shape;
+}
+
+void BindEnvironment(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options()) {
+    const auto& names = opt->get_lnames();
+    if (names.empty() || names.front() == "help" || names.front() == "config") continue;
+    std::string env = "STREAMTRAIN_" + names.front();
+    std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) {
+      return c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    });
+    opt->envname(env);
+  }
+  for (CLI::App* sub : app.get_subcommands({})) BindEnvironment(*sub);
+}
+
+void ApplyLogLevel(const std::string& level) {
+  if (!SetLogLevel(level)) {
+    throw CLI::ValidationError("--log-level", "unknown level '" + level + "'");
+  }
+}
+
+}  // namespace streamtrain::cli

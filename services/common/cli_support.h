@@ -1,0 +1,42 @@
+// Command-line plumbing shared by every executable: flags, config file, environment.
+//
+// Every option can come from three places, strongest first: the command line, the
+// environment (STREAMTRAIN_<LONG_NAME>, upper-case, dashes as underscores, e.g.
+// STREAMTRAIN_BROKERS), and the file named by --config (TOML/INI: `brokers = "host:9092"`,
+// `[kafka]` sections are not needed: keys are the long option names). Only services/
+// parse flags; libraries take Options structs.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "streamtrain/kafka/client_config.h"
+#include "streamtrain/schema/record.h"
+
+namespace streamtrain::cli {
+
+// --config FILE and --log-level LEVEL, on `app`.
+void AddCommonOptions(CLI::App& app, std::string& log_level);
+
+// --brokers and repeatable -X/--kafka-property key=value (any librdkafka property:
+// security.protocol, sasl.mechanisms, ssl.ca.location, compression.codec, ...).
+void AddKafkaOptions(CLI::App& app, kafka::ClientConfig& config,
+                     std::vector<std::string>& properties);
+// Moves the collected -X values into config.properties; throws CLI::ValidationError on a
+// malformed one.
+void ApplyKafkaProperties(kafka::ClientConfig& config, const std::vector<std::string>& properties);
+
+// --input-shape, --num-classes, --max-message-bytes. `shape_text` receives the raw shape.
+void AddSchemaOptions(CLI::App& app, std::string& shape_text, schema::RecordSchema& schema);
+// Parses shape_text into schema.input_shape; throws CLI::ValidationError naming the flag.
+void ApplySchemaOptions(const std::string& shape_text, schema::RecordSchema& schema);
+
+// Gives every long option of `app` and its subcommands an environment variable
+// STREAMTRAIN_<NAME>. Call after all options are added, before parsing.
+void BindEnvironment(CLI::App& app);
+
+// Applies --log-level (throws CLI::ValidationError for an unknown level).
+void ApplyLogLevel(const std::string& level);
+
+}  // namespace streamtrain::cli

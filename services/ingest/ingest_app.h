@@ -1,0 +1,87 @@
+// IngestApp: Kafka records topics -> validation -> historical store (+ dead-letter topic).
+//
+// One loop: poll a batch and validate each message; send the bad ones (original payload and
+// headers, plus the reason) to the dead-letter topic and wait for their delivery; append the
+// good ones to the store in one durable transaction that also moves each partition's stored
+// watermark to the batch's last offset; only then commit the Kafka offsets. On
+// (re)assignment a partition resumes at the store's watermark + 1, and the store skips
+// offsets it already holds, so every good record is stored exactly once however the process
+// dies. Dead-lettering is at-least-once (a crash between DLQ delivery and the store commit
+// re-sends those records).
+//
+// Threads: Run() or RunOnce() from one thread; counters() from any.
+//
+//   auto app = IngestApp::Create(options).value();
+//   StopSource stop;  // wired to SIGTERM in main()
+//   return app->Run(stop).ok() ? 0 : 1;
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "ingest_options.h"
+#include "ingest_probe.h"
+#include "streamtrain/common/stop_source.h"
+#include "streamtrain/kafka/consumer.h"
+#include "streamtrain/kafka/producer.h"
+#include "streamtrain/metrics/http_server.h"
+#include "streamtrain/store/historical_store.h"
+
+namespace streamtrain::ingest {
+
+struct BatchOutcome {
+  uint64_t consumed = 0;
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+};
+
+struct IngestCounters {
+  uint64_t consumed = 0;
+  uint64_t stored = 0;
+  uint64_t duplicates = 0;
+  uint64_t rejected = 0;
+};
+
+class IngestApp {
+ public:
+  // Opens the store (or uses `shared_store`, for one-process deployments such as the demo),
+  // connects to Kafka and starts the HTTP endpoint on `registry`.
+  static Result<std::unique_ptr<IngestApp>> Create(
+      const IngestOptions& options, std::shared_ptr<prometheus::Registry> registry = nullptr,
+      std::shared_ptr<store::HistoricalStore> shared_store = nullptr);
+  ~IngestApp();
+
+  // Processes batches until `stop` is requested, then finishes the batch in hand, commits
+  // and closes the consumer. Returns the error that stopped it early, if any.
+  Status Run(StopSource& stop);
+  // One poll-validate-store-commit cycle.
+  Result<BatchOutcome> RunOnce();
+
+  IngestCounters counters() const;
+  store::HistoricalStore& store() { return *store_; }
+  // Port of the HTTP endpoint, -1 when disabled.
+  int http_port() const { return http_ ? http_->port() : -1; }
+
+ private:
+  IngestApp(IngestOptions options, std::shared_ptr<prometheus::Registry> registry);
+  Status DeadLetter(const kafka::Message& message, const schema::RecordRejection& rejection);
+  Status Health() const;
+
+  IngestOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  IngestProbe probe_;
+  std::shared_ptr<store::HistoricalStore> store_;
+  std::unique_ptr<kafka::Producer> dlq_producer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  std::unique_ptr<metrics::HttpServer> http_;
+
+  std::atomic<uint64_t> consumed_{0}, stored_{0}, duplicates_{0}, rejected_{0};
+  std::atomic<int64_t> last_poll_ms_{0};
+  std::atomic<bool> failed_{false};
+  uint64_t rejected_since_report_ = 0;  // loop thread only
+  std::chrono::steady_clock::time_point last_rejection_report_{};
+};
+
+}  // namespace streamtrain::ingest

@@ -1,0 +1,13 @@
+// Subcommands of the `streamtrain` multi-tool. Each Register* adds its subcommand to the
+// app; the callback runs it and stores the process exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace streamtrain::tool {
+
+void RegisterBrokerCommand(CLI::App& app, int& exit_code);
+void RegisterProduceCommand(CLI::App& app, int& exit_code);
+void RegisterInspectCommand(CLI::App& app, int& exit_code);
+
+}  // namespace streamtrain::tool
