@@ -31,6 +31,7 @@ class RecordSaxHandler : public nlohmann::json_sax<json> {
   }
   bool number_float(number_float_t v, const string_t&) override {
     if (InFeatures()) return Feature(v);
+    if (depth_ == 0) return Reject(RejectReason::kMalformed, "$", "expected a JSON object");
     if (depth_ == 1 && (key_ == "label" || key_ == "ts")) {
       // Integral values written as floats (3.0, 1e20: what many JSON encoders emit) are
       // integers; 1.5 is not.
@@ -155,6 +156,7 @@ class RecordSaxHandler : public nlohmann::json_sax<json> {
 
   bool Integer(int64_t v, bool overflow) {
     if (InFeatures()) return Feature(static_cast<double>(v));
+    if (depth_ == 0) return Reject(RejectReason::kMalformed, "$", "expected a JSON object");
     if (depth_ != 1) return true;
     if (key_ == "label") {
       seen_label_ = true;
