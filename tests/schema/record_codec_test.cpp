@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 
 #include "../support/records.h"
 
@@ -205,6 +206,45 @@ TEST_CASE("unknown JSON fields are ignored, whatever their shape", "[schema]") {
   REQUIRE(d.ok());
   CHECK(d.record().features == std::vector<float>{1, 2, 3, 4});
   CHECK(d.record().label == 0);
+}
+
+}  // namespace streamtrain::schema
+
+namespace streamtrain::schema {
+
+TEST_CASE("mutated records are decoded or rejected and never crash", "[schema]") {
+  // A cheap stand-in for fuzzing: flip, cut and splice bytes of valid records. Every result
+  // must be either a valid record or a rejection with a field and a detail.
+  RecordSchema schema;
+  schema.input_shape = {16};
+  std::mt19937_64 rng(99);
+  const auto format = GENERATE(RecordFormat::kJson, RecordFormat::kBinary);
+  int accepted = 0, rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string wire = EncodeRecord(testing::MakeRecord(schema, i % 50, i % 2 == 0), format);
+    switch (rng() % 3) {
+      case 0:
+        for (int f = 0; f < 3; ++f)
+          wire[rng() % wire.size()] ^= static_cast<char>(1 << (rng() % 8));
+        break;
+      case 1:
+        wire.resize(rng() % wire.size());
+        break;
+      default:
+        wire.insert(rng() % wire.size(), wire.substr(rng() % wire.size(), rng() % 8));
+    }
+    DecodedRecord d = DecodeRecord(wire, ContentTypeFor(format), schema);
+    if (d.ok()) {
+      ++accepted;
+      REQUIRE_FALSE(ValidateRecord(d.record(), schema).has_value());
+    } else {
+      ++rejected;
+      REQUIRE_FALSE(d.rejection().field.empty());
+      REQUIRE_FALSE(d.rejection().detail.empty());
+    }
+  }
+  CHECK(rejected > 0);
+  CHECK(accepted > 0);  // some mutations (a digit in a feature) leave a valid record
 }
 
 }  // namespace streamtrain::schema
