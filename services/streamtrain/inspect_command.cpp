@@ -1,10 +1,11 @@
-// `streamtrain inspect store DIR [--json]`: what a historical store holds.
+// `streamtrain inspect store|checkpoint DIR [--json]`: what a store or a checkpoint holds.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "streamtrain/common/logging.h"
 #include "streamtrain/store/historical_store.h"
+#include "streamtrain/training/trainer_checkpoint.h"
 
 namespace streamtrain::tool {
 namespace {
@@ -93,6 +94,53 @@ int InspectStore(const InspectStoreArgs& args) {
   return 0;
 }
 
+struct InspectCheckpointArgs {
+  std::string dir;
+  bool json = false;
+};
+
+int InspectCheckpoint(const InspectCheckpointArgs& args) {
+  auto cp = training::TrainerCheckpoint::Read(args.dir);
+  if (!cp.ok()) {
+    std::cerr << "streamtrain inspect checkpoint: " << cp.status().ToString() << "\n";
+    return 1;
+  }
+  nlohmann::json out = {
+      {"path", training::TrainerCheckpoint::FileIn(args.dir).string()},
+      {"mode", cp->mode},
+      {"model", cp->model},
+      {"version", cp->version},
+      {"iterations", cp->iterations},
+      {"records_trained", cp->records_trained},
+      {"cursor", cp->cursor},
+      {"retrains", cp->retrains},
+      {"delta_sequence", cp->delta_sequence},
+      {"parameters", cp->parameters},
+      {"layout_fingerprint", cp->layout_fingerprint},
+      {"prequential",
+       {{"count", cp->prequential_count},
+        {"cumulative_accuracy", cp->cumulative_accuracy},
+        {"window_accuracy", cp->window_accuracy},
+        {"cumulative_loss", cp->cumulative_loss}}},
+      {"model_state_bytes", cp->model_state.size()},
+      {"written_at_ms", cp->written_at_ms},
+  };
+  if (args.json) {
+    std::cout << out.dump() << std::endl;
+    return 0;
+  }
+  std::cout << "checkpoint   " << out["path"].get<std::string>() << "\n"
+            << "mode         " << cp->mode << "\n"
+            << "model        " << cp->model << "\n"
+            << "version      " << cp->version << "\n"
+            << "iterations   " << cp->iterations << "\n"
+            << "records      " << cp->records_trained << " trained, next store record "
+            << cp->cursor << "\n"
+            << "prequential  accuracy " << cp->cumulative_accuracy << " over "
+            << cp->prequential_count << " records (window " << cp->window_accuracy << ")\n";
+  return 0;
+}
+
 }  // namespace
 
 void RegisterInspectCommand(CLI::App& app, int& exit_code) {
@@ -105,6 +153,13 @@ void RegisterInspectCommand(CLI::App& app, int& exit_code) {
   store->add_flag("--json", args->json, "Print one JSON object");
   store->add_option("--records", args->show_records, "Also show the newest N records");
   store->callback([args, &exit_code] { exit_code = InspectStore(*args); });
+
+  auto cp_args = std::make_shared<InspectCheckpointArgs>();
+  CLI::App* checkpoint = inspect->add_subcommand(
+      "checkpoint", "Summarise a trainer checkpoint: version, iterations, prequential accuracy");
+  checkpoint->add_option("dir", cp_args->dir, "Checkpoint directory")->required();
+  checkpoint->add_flag("--json", cp_args->json, "Print one JSON object");
+  checkpoint->callback([cp_args, &exit_code] { exit_code = InspectCheckpoint(*cp_args); });
 }
 
 }  // namespace streamtrain::tool

@@ -70,8 +70,9 @@ TEST_CASE("the development broker talks Kafka to kcat", "[tools][e2e][process]")
   CHECK_FALSE(std::filesystem::exists(dir / "bootstrap"));  // a stale address is worse
 }
 
-TEST_CASE("produce, ingest (configured from a file) and inspect from the command line",
-          "[tools][e2e][process]") {
+TEST_CASE(
+    "produce then ingest (configured from a file) then train and inspect from the command line",
+    "[tools][e2e][process]") {
   TempDir dir;
   ChildProcess broker;
   const std::string brokers = StartBroker(broker, dir);
@@ -120,6 +121,27 @@ TEST_CASE("produce, ingest (configured from a file) and inspect from the command
   CHECK(ingest.Wait() == 0);
   broker.Kill(SIGTERM);
   CHECK(broker.Wait() == 0);
+
+  // The trainer reads that store from another process and leaves a checkpoint.
+  const auto checkpoints = dir / "checkpoints";
+  Run((BinDir() / "streamtrain-trainer").string() + " --store " + store.string() +
+          " --checkpoint-dir " + checkpoints.string() +
+          " --model mlp:16 --feature-scale 1 --lr 0.01 --initial-records 500 --initial-epochs 2"
+          " --stop-after-records 800 --metrics-port -1 --log-level warn 2>&1",
+      &status);
+  REQUIRE(status == 0);
+  nlohmann::json cp =
+      nlohmann::json::parse(Run((BinDir() / "streamtrain").string() + " inspect checkpoint " +
+                                    checkpoints.string() + " --json --log-level off",
+                                &status));
+  REQUIRE(status == 0);
+  CHECK(cp["mode"] == "proactive");
+  CHECK(cp["records_trained"] == 800);
+  CHECK(cp["iterations"] == 100);  // t = 8
+  CHECK(cp["version"] == 100);
+  CHECK(cp["prequential"]["count"] == 800);
+  CHECK(cp["prequential"]["cumulative_accuracy"].get<double>() > 0.5);
+  CHECK(cp["parameters"] == 10 * 16 + 16 + 16 * 2 + 2);
 }
 
 TEST_CASE("bad flags fail with a message that names them", "[tools][e2e]") {

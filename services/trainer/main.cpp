@@ -1,0 +1,112 @@
+// streamtrain-trainer: proactive training from the historical store.
+#include "cli_support.h"
+#include "streamtrain/common/logging.h"
+#include "trainer_app.h"
+
+int main(int argc, char** argv) {
+  using namespace streamtrain;
+  trainer::TrainerOptions options;
+  std::string log_level = "info", mode = "proactive", sampler = "uniform", optimizer = "adam";
+  std::vector<std::string> kafka_properties;
+  std::optional<uint64_t> stop_after;
+
+  CLI::App app{
+      "streamtrain-trainer: keeps a model learning from the historical store that ingest "
+      "writes. Every t new records it scores them with the current model (prequential "
+      "evaluation), then takes one SGD step on them plus b - t records sampled from history.\n"
+      "Every option can also come from --config FILE or STREAMTRAIN_<OPTION> environment "
+      "variables."};
+  cli::AddCommonOptions(app, log_level);
+  app.add_option("--store", options.store, "Historical store directory (read-only)")->required();
+  app.add_option("--checkpoint-dir", options.checkpoint_dir,
+                 "Checkpoint directory; the trainer resumes from the checkpoint there")
+      ->required();
+  app.add_option("--brokers", options.kafka.brokers,
+                 "Kafka bootstrap servers (for model deployment)");
+  app.add_option("-X,--kafka-property", kafka_properties, "librdkafka property key=value")
+      ->take_all();
+  app.add_option("--model", options.model.model,
+                 "lenet5 | mlp[:H,H..] | logreg | resnet18 | torchscript:FILE")
+      ->capture_default_str();
+  app.add_option("--optimizer", optimizer, "sgd | adam")->capture_default_str();
+  app.add_option("--lr", options.model.optimizer.learning_rate, "Learning rate")
+      ->capture_default_str();
+  app.add_option("--momentum", options.model.optimizer.momentum, "SGD momentum")
+      ->capture_default_str();
+  app.add_option("--weight-decay", options.model.optimizer.weight_decay, "L2 weight decay")
+      ->capture_default_str();
+  app.add_flag("--amsgrad", options.model.optimizer.amsgrad, "Adam: use AMSGrad");
+  app.add_option("--feature-scale", options.model.feature_scale,
+                 "Multiplies every feature before the model sees it (1/255 for raw pixels)")
+      ->capture_default_str();
+  app.add_option("--seed", options.model.seed, "Seed of the weights and the samplers")
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "LibTorch intra-op threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  app.add_option("--mode", mode, "proactive | online | full")->capture_default_str();
+  app.add_option("--trigger", options.trigger, "t: new records per iteration")
+      ->capture_default_str();
+  app.add_option("--batch", options.batch, "b: mini-batch size")->capture_default_str();
+  app.add_option("--sampler", sampler, "uniform | window | recency | inverse-frequency")
+      ->capture_default_str();
+  app.add_option("--window", options.sampler.window, "Window of the window sampler, records")
+      ->capture_default_str();
+  app.add_option("--half-life", options.sampler.half_life,
+                 "Half-life of the recency sampler, records")
+      ->capture_default_str();
+  app.add_option("--initial-records", options.initial_records,
+                 "Records the initial model is trained on")
+      ->capture_default_str();
+  app.add_option("--initial-epochs", options.initial_epochs, "Epochs of initial training")
+      ->capture_default_str();
+  app.add_option("--retrain-every", options.retrain_every,
+                 "Full mode: retrain from scratch every c records")
+      ->capture_default_str();
+  app.add_option("--retrain-epochs", options.retrain_epochs, "Full mode: epochs per retraining")
+      ->capture_default_str();
+  app.add_option("--prequential-window", options.prequential_window,
+                 "Sliding window of the prequential accuracy, records")
+      ->capture_default_str();
+  app.add_option("--checkpoint-every", options.checkpoint_every, "Checkpoint every K iterations")
+      ->capture_default_str();
+  app.add_option("--stop-after-records", stop_after,
+                 "Stop gracefully after N streamed records were trained on");
+  app.add_option("--metrics-port", options.http.port,
+                 "Port for /metrics and /healthz (0: any free port, -1: disabled)")
+      ->capture_default_str();
+  cli::BindEnvironment(app);
+  try {
+    app.parse(argc, argv);
+    cli::ApplyLogLevel(log_level);
+    cli::ApplyKafkaProperties(options.kafka, kafka_properties);
+    auto parsed_mode = trainer::ParseTrainingMode(mode);
+    if (!parsed_mode.ok()) throw CLI::ValidationError("--mode", parsed_mode.status().message());
+    options.mode = *parsed_mode;
+    auto parsed_sampler = training::ParseSamplerKind(sampler);
+    if (!parsed_sampler.ok()) {
+      throw CLI::ValidationError("--sampler", parsed_sampler.status().message());
+    }
+    options.sampler.kind = *parsed_sampler;
+    options.sampler.seed = options.model.seed;
+    auto parsed_optimizer = model::ParseOptimizerKind(optimizer);
+    if (!parsed_optimizer.ok()) {
+      throw CLI::ValidationError("--optimizer", parsed_optimizer.status().message());
+    }
+    options.model.optimizer.kind = *parsed_optimizer;
+    options.stop_after_records = stop_after;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  StopSource stop;
+  SignalStopGuard signals(stop);
+  auto trainer = trainer::TrainerApp::Create(options);
+  if (!trainer.ok()) {
+    GetLogger("trainer")->error("cannot start: {}", trainer.status().ToString());
+    return 1;
+  }
+  Status status = (*trainer)->Run(stop);
+  if (!status.ok()) GetLogger("trainer")->error("{}", status.ToString());
+  return status.ok() ? 0 : 1;
+}

@@ -1,0 +1,458 @@
+#include "trainer_app.h"
+
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+
+#include "streamtrain/common/logging.h"
+#include "streamtrain/common/random.h"
+#include "streamtrain/training/trainer_checkpoint.h"
+
+namespace streamtrain::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string RngState(const std::mt19937_64& rng) {
+  std::ostringstream out;
+  out << rng;
+  return out.str();
+}
+
+Status RestoreRng(std::mt19937_64& rng, const std::string& state) {
+  std::istringstream in(state);
+  std::mt19937_64 restored;
+  in >> restored;
+  if (in.fail()) return Corrupt("checkpoint: trainer RNG state is unreadable");
+  rng = restored;
+  return Status::Ok();
+}
+
+// Cross-entropy of one example from its softmax probabilities.
+double CrossEntropy(const std::vector<float>& probabilities, int32_t label) {
+  constexpr double kFloor = 1e-12;  // a confident wrong answer costs ~27.6, not infinity
+  return -std::log(std::max<double>(probabilities[static_cast<size_t>(label)], kFloor));
+}
+
+}  // namespace
+
+std::string_view TrainingModeName(TrainingMode mode) {
+  switch (mode) {
+    case TrainingMode::kProactive:
+      return "proactive";
+    case TrainingMode::kOnline:
+      return "online";
+    case TrainingMode::kFull:
+      return "full";
+  }
+  return "unknown";
+}
+
+Result<TrainingMode> ParseTrainingMode(std::string_view text) {
+  if (text == "proactive") return TrainingMode::kProactive;
+  if (text == "online") return TrainingMode::kOnline;
+  if (text == "full") return TrainingMode::kFull;
+  return InvalidArgument("mode: unknown mode '" + std::string(text) +
+                         "' (expected proactive|online|full)");
+}
+
+// A full retraining running on its own thread over a fixed range of the store.
+struct TrainerApp::Retraining {
+  std::thread thread;
+  std::atomic<bool> done{false};
+  std::unique_ptr<model::Model> model;
+  Status status;
+  double seconds = 0;
+  uint64_t boundary = 0;  // cursor when it started: it trains on [first, boundary)
+  StopSource cancel;      // set by the destructor to abandon it
+};
+
+TrainerApp::TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry)
+    : options_(std::move(options)),
+      registry_(std::move(registry)),
+      probe_(*registry_, std::string(TrainingModeName(options_.mode))),
+      rng_(options_.model.seed) {}
+
+TrainerApp::~TrainerApp() {
+  if (http_) http_->Stop();
+  if (retraining_ && retraining_->thread.joinable()) {
+    retraining_->cancel.RequestStop();
+    retraining_->thread.join();
+  }
+}
+
+Result<model::ModelOptions> TrainerApp::ModelOptionsForStore(uint64_t seed) const {
+  model::ModelOptions m = options_.model;
+  m.input_shape = store_->schema().input_shape;
+  m.num_classes = store_->schema().num_classes;
+  m.seed = seed;
+  return m;
+}
+
+Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
+    const TrainerOptions& options, std::shared_ptr<prometheus::Registry> registry,
+    std::shared_ptr<store::HistoricalStore> shared_store) {
+  if (options.checkpoint_dir.empty()) return InvalidArgument("checkpoint-dir: required");
+  if (options.trigger == 0 || options.batch == 0 || options.trigger > options.batch) {
+    return InvalidArgument(
+        "trigger/batch: need 0 < t <= b (got t=" + std::to_string(options.trigger) +
+        ", b=" + std::to_string(options.batch) + ")");
+  }
+  if (options.mode == TrainingMode::kFull && options.retrain_every == 0) {
+    return InvalidArgument("retrain-every: must be > 0 in full mode");
+  }
+  if (!registry) registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<TrainerApp> app(new TrainerApp(options, registry));
+  if (shared_store) {
+    app->store_ = std::move(shared_store);
+  } else {
+    store::StoreOptions so{.path = options.store, .read_only = true};
+    so.schema.input_shape.clear();  // adopt the store's schema
+    ST_ASSIGN_OR_RETURN(auto opened, store::HistoricalStore::Open(so));
+    app->store_ = std::move(opened);
+  }
+  model::SetIntraOpThreads(options.threads);
+  ST_ASSIGN_OR_RETURN(auto model_options, app->ModelOptionsForStore(options.model.seed));
+  ST_ASSIGN_OR_RETURN(app->model_, model::Model::Create(model_options));
+
+  // Online is proactive with t = b and no history.
+  training::BatchPlannerOptions plan{.batch_size = options.batch, .new_records = options.trigger};
+  std::unique_ptr<training::HistorySampler> sampler;
+  if (options.mode == TrainingMode::kOnline) {
+    plan.new_records = options.batch;
+  } else {
+    ST_ASSIGN_OR_RETURN(sampler, training::HistorySampler::Create(options.sampler));
+  }
+  ST_ASSIGN_OR_RETURN(app->planner_, training::BatchPlanner::Create(plan, std::move(sampler)));
+  ST_ASSIGN_OR_RETURN(app->evaluator_, training::PrequentialEvaluator::Create(
+                                           {.window = options.prequential_window}));
+
+  if (options.http.port >= 0) {
+    TrainerApp* raw = app.get();
+    ST_ASSIGN_OR_RETURN(app->http_, metrics::HttpServer::Start(options.http, registry,
+                                                               [raw] { return raw->Health(); }));
+  }
+  GetLogger("trainer")->info("{} mode, {}", TrainingModeName(options.mode),
+                             app->model_->Describe());
+  return app;
+}
+
+Status TrainerApp::Health() const {
+  std::lock_guard lock(progress_mutex_);
+  // Waiting for the initial records is healthy: the service is doing what it should.
+  return Status::Ok();
+}
+
+TrainerProgress TrainerApp::progress() const {
+  std::lock_guard lock(progress_mutex_);
+  return progress_;
+}
+
+training::PrequentialSnapshot TrainerApp::prequential() const { return evaluator_->Snapshot(); }
+
+void TrainerApp::PublishProgress() {
+  probe_.Prequential(evaluator_->Snapshot());
+  probe_.ModelVersion(progress().version);
+}
+
+Status TrainerApp::Initialise(StopSource& stop) {
+  static auto log = GetLogger("trainer");
+  auto checkpoint = training::TrainerCheckpoint::Read(options_.checkpoint_dir);
+  if (checkpoint.ok()) {
+    const auto& cp = *checkpoint;
+    if (cp.mode != TrainingModeName(options_.mode)) {
+      return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
+                                " was written in " + cp.mode + " mode, not " +
+                                std::string(TrainingModeName(options_.mode)));
+    }
+    if (cp.layout_fingerprint != model_->layout().fingerprint()) {
+      return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
+                                " holds another model (" + cp.model + ")");
+    }
+    ST_RETURN_IF_ERROR(model_->LoadState(cp.model_state).WithContext("checkpoint model"));
+    if (planner_->sampler() && !cp.sampler_state.empty()) {
+      ST_RETURN_IF_ERROR(
+          planner_->sampler()->RestoreState(cp.sampler_state).WithContext("checkpoint sampler"));
+    }
+    ST_RETURN_IF_ERROR(
+        evaluator_->RestoreState(cp.prequential_state).WithContext("checkpoint prequential"));
+    ST_RETURN_IF_ERROR(RestoreRng(rng_, cp.rng_state));
+    {
+      std::lock_guard lock(progress_mutex_);
+      progress_.version = cp.version;
+      progress_.iterations = cp.iterations;
+      progress_.records_trained = cp.records_trained;
+      progress_.cursor = cp.cursor;
+      progress_.retrains = cp.retrains;
+      progress_.initialised = true;
+    }
+    last_retrain_cursor_ = completed_retrain_cursor_ = cp.last_retrain_cursor;
+    log->info("resumed from checkpoint: version {}, {} iterations, {} records trained, cursor {}",
+              cp.version, cp.iterations, cp.records_trained, cp.cursor);
+    PublishProgress();
+    return Status::Ok();
+  }
+  if (checkpoint.status().code() != ErrorCode::kNotFound) return checkpoint.status();
+  return TrainInitialModel(stop);
+}
+
+Status TrainerApp::TrainInitialModel(StopSource& stop) {
+  static auto log = GetLogger("trainer");
+  const uint64_t needed = options_.initial_records;
+  log->info("no checkpoint: waiting for {} records for the initial model", needed);
+  store::StoreStats stats = store_->Stats();
+  while (stats.records < needed) {
+    if (stop.WaitFor(options_.poll_interval * 10)) return Cancelled("stopped while waiting");
+    stats = store_->Stats();
+  }
+  const uint64_t lo = stats.first_seq.value();
+  const uint64_t hi = lo + needed;
+  const auto start = Clock::now();
+  ST_RETURN_IF_ERROR(TrainEpochs(*model_, lo, hi, options_.initial_epochs, rng_, &stop));
+  log->info("initial model: {} epochs over records [{}, {}) in {:.1f} s", options_.initial_epochs,
+            lo, hi, SecondsSince(start));
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.version = 0;
+    progress_.cursor = hi;
+    progress_.initialised = true;
+  }
+  last_retrain_cursor_ = completed_retrain_cursor_ = hi;
+  PublishProgress();
+  return Checkpoint();
+}
+
+Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
+                               std::mt19937_64& rng, const StopSource* stop) {
+  const size_t width = store_->schema().feature_count();
+  std::vector<SequenceNumber> order;
+  order.reserve(hi - lo);
+  for (uint64_t s = lo; s < hi; ++s) order.emplace_back(s);
+  std::vector<float> features(options_.batch * width);
+  std::vector<int32_t> labels(options_.batch);
+  for (uint64_t epoch = 0; epoch < epochs; ++epoch) {
+    Shuffle(order, rng);
+    for (size_t start = 0; start < order.size(); start += options_.batch) {
+      if (stop && stop->stop_requested()) return Cancelled("stopped during training");
+      const size_t n = std::min(options_.batch, order.size() - start);
+      std::span<const SequenceNumber> seqs(order.data() + start, n);
+      ST_RETURN_IF_ERROR(store_->ReadBatch(seqs, features, labels));
+      ST_ASSIGN_OR_RETURN(float loss,
+                          target.TrainStep(std::span<const float>(features.data(), n * width),
+                                           std::span<const int32_t>(labels.data(), n)));
+      (void)loss;
+    }
+  }
+  return Status::Ok();
+}
+
+Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const int32_t> labels,
+                             size_t rows) {
+  const size_t width = store_->schema().feature_count();
+  ST_ASSIGN_OR_RETURN(auto predictions, model_->Predict(features.first(rows * width), rows));
+  for (size_t i = 0; i < rows; ++i) {
+    ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i],
+                                          CrossEntropy(predictions[i].probabilities, labels[i])));
+  }
+  return Status::Ok();
+}
+
+Result<bool> TrainerApp::Step() {
+  return options_.mode == TrainingMode::kFull ? StepFull() : StepProactive();
+}
+
+Result<bool> TrainerApp::StepProactive() {
+  const uint64_t cursor = progress().cursor;
+  const store::StoreStats stats = store_->Stats();
+  const size_t t = planner_->options().new_records;
+  probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
+  if (stats.next_seq.value() < cursor + t) return false;
+
+  // 1. The batch: the t new records [cursor, cursor + t) first, then b - t from before them.
+  auto started = Clock::now();
+  ST_ASSIGN_OR_RETURN(training::BatchPlan plan,
+                      planner_->Plan(stats.first_seq, SequenceNumber(cursor + t)));
+  const size_t width = store_->schema().feature_count();
+  const size_t rows = plan.records.size();
+  features_.resize(rows * width);
+  labels_.resize(rows);
+  ST_RETURN_IF_ERROR(store_->ReadBatch(plan.records, features_, labels_));
+  probe_.PhaseTook(Phase::kSample, SecondsSince(started));
+
+  // 2. Test: the current model scores the new records before it sees them.
+  started = Clock::now();
+  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, plan.new_count));
+  probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
+
+  // 3. Then train.
+  model::TrainStepTiming timing;
+  ST_ASSIGN_OR_RETURN(float loss, model_->TrainStep(features_, labels_, &timing));
+  probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
+  probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.cursor = cursor + t;
+    progress_.iterations += 1;
+    progress_.records_trained += t;
+    progress_.version += 1;
+  }
+  probe_.Iteration(t, loss);
+  PublishProgress();
+  if (++iterations_since_checkpoint_ >= options_.checkpoint_every) {
+    ST_RETURN_IF_ERROR(Checkpoint());
+  }
+  return true;
+}
+
+Result<bool> TrainerApp::StepFull() {
+  ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/false));
+  const uint64_t cursor = progress().cursor;
+  const store::StoreStats stats = store_->Stats();
+  const size_t t = options_.trigger;
+  probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
+  if (stats.next_seq.value() < cursor + t) return false;
+
+  // The serving model scores the new records; they are trained on by the next retraining.
+  auto started = Clock::now();
+  std::vector<SequenceNumber> seqs;
+  for (uint64_t s = cursor; s < cursor + t; ++s) seqs.emplace_back(s);
+  const size_t width = store_->schema().feature_count();
+  features_.resize(t * width);
+  labels_.resize(t);
+  ST_RETURN_IF_ERROR(store_->ReadBatch(seqs, features_, labels_));
+  probe_.PhaseTook(Phase::kSample, SecondsSince(started));
+  started = Clock::now();
+  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, t));
+  probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.cursor = cursor + t;
+    progress_.records_trained += t;
+  }
+  PublishProgress();
+  if (!retraining_ && cursor + t - last_retrain_cursor_ >= options_.retrain_every) {
+    StartRetraining();
+  }
+  return true;
+}
+
+void TrainerApp::StartRetraining() {
+  const uint64_t boundary = progress().cursor;
+  const uint64_t index = progress().retrains + 1;
+  last_retrain_cursor_ = boundary;
+  retraining_ = std::make_unique<Retraining>();
+  retraining_->boundary = boundary;
+  Retraining* job = retraining_.get();
+  GetLogger("trainer")->info("retraining #{} from scratch on records [{}, {})", index,
+                             store_->Stats().first_seq.value(), boundary);
+  // The seed depends only on the retraining's index: the result is reproducible however
+  // the retraining overlaps with the stream.
+  job->thread = std::thread([this, job, boundary, index] {
+    const auto start = Clock::now();
+    auto run = [&]() -> Status {
+      ST_ASSIGN_OR_RETURN(auto m, ModelOptionsForStore(options_.model.seed + index));
+      ST_ASSIGN_OR_RETURN(job->model, model::Model::Create(m));
+      std::mt19937_64 rng(options_.model.seed + index);
+      return TrainEpochs(*job->model, store_->Stats().first_seq.value(), boundary,
+                         options_.retrain_epochs, rng, &job->cancel);
+    };
+    job->status = run();
+    job->seconds = SecondsSince(start);
+    job->done.store(true, std::memory_order_release);
+  });
+}
+
+Status TrainerApp::FinishRetraining(bool wait) {
+  if (!retraining_) return Status::Ok();
+  if (!wait && !retraining_->done.load(std::memory_order_acquire)) return Status::Ok();
+  retraining_->thread.join();
+  auto job = std::move(retraining_);
+  ST_RETURN_IF_ERROR(job->status.WithContext("retraining"));
+  model_ = std::move(job->model);
+  completed_retrain_cursor_ = job->boundary;
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.retrains += 1;
+    progress_.iterations += 1;
+    progress_.version += 1;
+    progress_.last_retrain_seconds = job->seconds;
+  }
+  probe_.Retrained(job->seconds);
+  probe_.Iteration(0, 0);
+  GetLogger("trainer")->info("retraining on [.., {}) done in {:.1f} s; serving version {}",
+                             job->boundary, job->seconds, progress().version);
+  PublishProgress();
+  return Checkpoint();
+}
+
+Status TrainerApp::Checkpoint() {
+  const auto started = Clock::now();
+  training::TrainerCheckpoint cp;
+  const TrainerProgress p = progress();
+  cp.version = p.version;
+  cp.iterations = p.iterations;
+  cp.records_trained = p.records_trained;
+  cp.cursor = p.cursor;
+  cp.retrains = p.retrains;
+  // A retraining in flight is not saved: after a restart the next one starts at once.
+  cp.last_retrain_cursor = completed_retrain_cursor_;
+  cp.mode = TrainingModeName(options_.mode);
+  cp.model = model_->Describe();
+  cp.parameters = model_->ParameterCount();
+  cp.layout_fingerprint = model_->layout().fingerprint();
+  const auto snapshot = evaluator_->Snapshot();
+  cp.prequential_count = snapshot.count;
+  cp.cumulative_accuracy = snapshot.cumulative_accuracy;
+  cp.window_accuracy = snapshot.window_accuracy;
+  cp.cumulative_loss = snapshot.cumulative_loss;
+  ST_ASSIGN_OR_RETURN(cp.model_state, model_->SaveState());
+  if (planner_->sampler()) cp.sampler_state = planner_->sampler()->SerializeState();
+  cp.prequential_state = evaluator_->SerializeState();
+  cp.rng_state = RngState(rng_);
+  ST_RETURN_IF_ERROR(cp.Write(options_.checkpoint_dir));
+  iterations_since_checkpoint_ = 0;
+  probe_.CheckpointWritten();
+  probe_.PhaseTook(Phase::kCheckpoint, SecondsSince(started));
+  return Status::Ok();
+}
+
+Status TrainerApp::Run(StopSource& stop) {
+  static auto log = GetLogger("trainer");
+  Status init = Initialise(stop);
+  if (init.code() == ErrorCode::kCancelled) return Status::Ok();
+  ST_RETURN_IF_ERROR(init);
+  auto last_report = Clock::now();
+  while (!stop.stop_requested()) {
+    if (options_.stop_after_records && progress().records_trained >= *options_.stop_after_records) {
+      break;
+    }
+    ST_ASSIGN_OR_RETURN(bool stepped, Step());
+    if (!stepped) stop.WaitFor(options_.poll_interval);
+    if (Clock::now() - last_report >= std::chrono::seconds(10)) {
+      const auto p = progress();
+      const auto s = evaluator_->Snapshot();
+      log->info(
+          "version {}: {} iterations, {} records, prequential accuracy {:.4f} (window "
+          "{:.4f})",
+          p.version, p.iterations, p.records_trained, s.cumulative_accuracy, s.window_accuracy);
+      last_report = Clock::now();
+    }
+  }
+  ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/true));
+  ST_RETURN_IF_ERROR(Checkpoint());
+  const auto p = progress();
+  const auto s = evaluator_->Snapshot();
+  log->info(
+      "stopped at version {}: {} iterations, {} records trained, prequential accuracy "
+      "{:.4f} over {} records",
+      p.version, p.iterations, p.records_trained, s.cumulative_accuracy, s.count);
+  return Status::Ok();
+}
+
+}  // namespace streamtrain::trainer

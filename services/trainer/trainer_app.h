@@ -1,0 +1,115 @@
+// TrainerApp: proactive training from the historical store, with prequential evaluation.
+//
+// Start-up: resume from the checkpoint in checkpoint_dir, or else wait until the store
+// holds initial_records and train initial_epochs over them (model version 0). Then, every
+// `trigger` (t) new records: (1) read the t new records and b - t sampled from the records
+// before them, (2) score the t new ones with the current model (prequential: test), (3) one
+// optimizer step on the whole batch (then train). `online` is t = b without history; `full`
+// scores every record with the serving model while a fresh model is trained from scratch
+// on the whole store in the background every retrain_every records, and swaps it in when
+// ready. Checkpoints every checkpoint_every iterations and on a graceful stop; with a seed
+// and one thread, a run is reproducible bit for bit, also across a restart.
+//
+// Threads: Run() (or the step functions) from one thread; progress() and the metrics
+// endpoint from any. Full mode adds one retraining thread, joined by the destructor.
+//
+//   auto app = TrainerApp::Create(options).value();
+//   StopSource stop;  // wired to SIGTERM in main()
+//   return app->Run(stop).ok() ? 0 : 1;
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "streamtrain/common/stop_source.h"
+#include "streamtrain/metrics/http_server.h"
+#include "streamtrain/model/model.h"
+#include "streamtrain/store/historical_store.h"
+#include "streamtrain/training/batch_planner.h"
+#include "streamtrain/training/prequential_evaluator.h"
+#include "trainer_options.h"
+#include "trainer_probe.h"
+
+namespace streamtrain::trainer {
+
+struct TrainerProgress {
+  uint64_t version = 0;
+  uint64_t iterations = 0;
+  uint64_t records_trained = 0;
+  uint64_t cursor = 0;  // next store sequence number to stream
+  uint64_t retrains = 0;
+  bool initialised = false;  // an initial model exists (trained or resumed)
+  double last_retrain_seconds = 0;
+};
+
+class TrainerApp {
+ public:
+  static Result<std::unique_ptr<TrainerApp>> Create(
+      const TrainerOptions& options, std::shared_ptr<prometheus::Registry> registry = nullptr,
+      std::shared_ptr<store::HistoricalStore> shared_store = nullptr);
+  ~TrainerApp();
+
+  // Initial model (or resume), then iterations until `stop` or stop_after_records; writes a
+  // final checkpoint.
+  Status Run(StopSource& stop);
+
+  // Resumes from the checkpoint, or waits for initial_records and trains the initial model.
+  // Returns Cancelled if `stop` comes first.
+  Status Initialise(StopSource& stop);
+  // One iteration if enough new records are stored; false when there are not (yet).
+  Result<bool> Step();
+  // Writes a checkpoint now.
+  Status Checkpoint();
+
+  TrainerProgress progress() const;
+  training::PrequentialSnapshot prequential() const;
+  // The serving model. Only while no Step() runs (same thread as the loop).
+  model::Model& model() { return *model_; }
+  store::HistoricalStore& store() { return *store_; }
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry);
+  Status TrainInitialModel(StopSource& stop);
+  // Trains `target` for `epochs` passes over [lo, hi) in shuffled mini-batches of b.
+  Status TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
+                     std::mt19937_64& rng, const StopSource* stop);
+  Result<bool> StepProactive();
+  Result<bool> StepFull();
+  void StartRetraining();
+  Status FinishRetraining(bool wait);
+  Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows);
+  Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
+  Status Health() const;
+  void PublishProgress();
+
+  TrainerOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  TrainerProbe probe_;
+  std::shared_ptr<store::HistoricalStore> store_;
+  std::unique_ptr<model::Model> model_;
+  std::unique_ptr<training::BatchPlanner> planner_;
+  std::unique_ptr<training::PrequentialEvaluator> evaluator_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<metrics::HttpServer> http_;
+
+  // Progress, written by the loop thread, read by progress() and /healthz.
+  mutable std::mutex progress_mutex_;
+  TrainerProgress progress_;
+  uint64_t last_retrain_cursor_ = 0;       // cursor when the last retraining started
+  uint64_t completed_retrain_cursor_ = 0;  // boundary of the last finished one
+  uint64_t iterations_since_checkpoint_ = 0;
+
+  // Full mode: the retraining in flight.
+  struct Retraining;
+  std::unique_ptr<Retraining> retraining_;
+
+  // Scratch buffers reused across iterations.
+  std::vector<float> features_;
+  std::vector<int32_t> labels_;
+};
+
+}  // namespace streamtrain::trainer

@@ -1,0 +1,104 @@
+#include "trainer_probe.h"
+
+#include "streamtrain/metrics/buckets.h"
+
+namespace streamtrain::trainer {
+namespace {
+
+prometheus::Family<prometheus::Gauge>& GaugeFamily(prometheus::Registry& r, const std::string& name,
+                                                   const std::string& help,
+                                                   const std::string& mode) {
+  return prometheus::BuildGauge().Name(name).Help(help).Labels({{"mode", mode}}).Register(r);
+}
+
+prometheus::Counter& Counter(prometheus::Registry& r, const std::string& name,
+                             const std::string& help, const std::string& mode) {
+  return prometheus::BuildCounter()
+      .Name(name)
+      .Help(help)
+      .Labels({{"mode", mode}})
+      .Register(r)
+      .Add({});
+}
+
+constexpr const char* kPhaseNames[kPhaseCount] = {"sample",   "forward_backward", "optimizer",
+                                                  "evaluate", "publish",          "checkpoint"};
+
+}  // namespace
+
+TrainerProbe::TrainerProbe(prometheus::Registry& r, const std::string& mode)
+    : accuracy_family_(GaugeFamily(r, "streamtrain_trainer_prequential_accuracy",
+                                   "Prequential (test-then-train) accuracy of the trainer's "
+                                   "model: cumulative since the stream began, or over the "
+                                   "sliding window",
+                                   mode)),
+      loss_family_(GaugeFamily(r, "streamtrain_trainer_prequential_loss",
+                               "Prequential mean cross-entropy, cumulative or sliding window",
+                               mode)),
+      accuracy_cumulative_(accuracy_family_.Add({{"window", "cumulative"}})),
+      accuracy_window_(accuracy_family_.Add({{"window", "sliding"}})),
+      loss_cumulative_(loss_family_.Add({{"window", "cumulative"}})),
+      loss_window_(loss_family_.Add({{"window", "sliding"}})),
+      scored_(GaugeFamily(r, "streamtrain_trainer_prequential_records",
+                          "Streamed records scored by the prequential evaluation", mode)
+                  .Add({})),
+      iterations_(Counter(r, "streamtrain_trainer_iterations_total",
+                          "Optimizer steps on streamed records (retrainings in full mode)", mode)),
+      records_trained_(Counter(r, "streamtrain_trainer_records_trained_total",
+                               "Streamed records trained on", mode)),
+      train_loss_(GaugeFamily(r, "streamtrain_trainer_train_loss",
+                              "Cross-entropy of the last training mini-batch", mode)
+                      .Add({})),
+      phase_family_(prometheus::BuildHistogram()
+                        .Name("streamtrain_trainer_iteration_phase_seconds")
+                        .Help("Time spent in each phase of an iteration")
+                        .Labels({{"mode", mode}})
+                        .Register(r)),
+      backlog_(GaugeFamily(r, "streamtrain_trainer_backlog_records",
+                           "Stored records the trainer has not processed yet", mode)
+                   .Add({})),
+      version_(GaugeFamily(r, "streamtrain_trainer_model_version",
+                           "Version of the trainer's served model", mode)
+                   .Add({})),
+      retrain_seconds_(
+          prometheus::BuildHistogram()
+              .Name("streamtrain_trainer_retraining_duration_seconds")
+              .Help("Wall-clock time of one full retraining from scratch")
+              .Labels({{"mode", mode}})
+              .Register(r)
+              .Add({}, prometheus::Histogram::BucketBoundaries{1, 2.5, 5, 10, 25, 50, 100, 250, 500,
+                                                               1000, 2500})),
+      last_retrain_seconds_(GaugeFamily(r, "streamtrain_trainer_last_retraining_seconds",
+                                        "Duration of the most recent full retraining", mode)
+                                .Add({})),
+      checkpoints_(
+          Counter(r, "streamtrain_trainer_checkpoints_total", "Checkpoints written", mode)) {
+  for (size_t i = 0; i < kPhaseCount; ++i) {
+    phases_[i] = &phase_family_.Add({{"phase", kPhaseNames[i]}}, metrics::LatencyBuckets());
+  }
+}
+
+void TrainerProbe::Prequential(const training::PrequentialSnapshot& s) {
+  accuracy_cumulative_.Set(s.cumulative_accuracy);
+  accuracy_window_.Set(s.window_accuracy);
+  loss_cumulative_.Set(s.cumulative_loss);
+  loss_window_.Set(s.window_loss);
+  scored_.Set(static_cast<double>(s.count));
+}
+
+void TrainerProbe::Iteration(uint64_t records, double train_loss) {
+  iterations_.Increment();
+  records_trained_.Increment(static_cast<double>(records));
+  train_loss_.Set(train_loss);
+}
+
+void TrainerProbe::PhaseTook(Phase phase, double seconds) {
+  phases_[static_cast<size_t>(phase)]->Observe(seconds);
+}
+
+void TrainerProbe::Retrained(double seconds) {
+  retrain_seconds_.Observe(seconds);
+  last_retrain_seconds_.Set(seconds);
+}
+
+}  // namespace streamtrain::trainer

@@ -1,0 +1,54 @@
+// TrainerProbe: the trainer's metrics. Code says what happened; the probe owns the
+// prometheus families. Thread-safe.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <string>
+
+#include "streamtrain/training/prequential_evaluator.h"
+
+namespace streamtrain::trainer {
+
+// Phases of one iteration, the `phase` label of streamtrain_trainer_iteration_phase_seconds.
+enum class Phase { kSample, kForwardBackward, kOptimizer, kEvaluate, kPublish, kCheckpoint };
+inline constexpr size_t kPhaseCount = 6;
+
+class TrainerProbe {
+ public:
+  TrainerProbe(prometheus::Registry& registry, const std::string& mode);
+
+  void Prequential(const training::PrequentialSnapshot& snapshot);
+  void Iteration(uint64_t records, double train_loss);
+  void PhaseTook(Phase phase, double seconds);
+  void Backlog(uint64_t records) { backlog_.Set(static_cast<double>(records)); }
+  void ModelVersion(uint64_t version) { version_.Set(static_cast<double>(version)); }
+  void Retrained(double seconds);
+  void CheckpointWritten() { checkpoints_.Increment(); }
+
+ private:
+  prometheus::Family<prometheus::Gauge>& accuracy_family_;
+  prometheus::Family<prometheus::Gauge>& loss_family_;
+  prometheus::Gauge& accuracy_cumulative_;
+  prometheus::Gauge& accuracy_window_;
+  prometheus::Gauge& loss_cumulative_;
+  prometheus::Gauge& loss_window_;
+  prometheus::Gauge& scored_;
+  prometheus::Counter& iterations_;
+  prometheus::Counter& records_trained_;
+  prometheus::Gauge& train_loss_;
+  prometheus::Family<prometheus::Histogram>& phase_family_;
+  std::array<prometheus::Histogram*, kPhaseCount> phases_{};
+  prometheus::Gauge& backlog_;
+  prometheus::Gauge& version_;
+  prometheus::Histogram& retrain_seconds_;
+  prometheus::Gauge& last_retrain_seconds_;
+  prometheus::Counter& checkpoints_;
+};
+
+}  // namespace streamtrain::trainer
