@@ -1,4 +1,5 @@
 // `streamtrain inspect store|checkpoint DIR [--json]`: what a store or a checkpoint holds.
+#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -94,6 +95,13 @@ int InspectStore(const InspectStoreArgs& args) {
   return 0;
 }
 
+// The parameter digest as /v1/model prints it: 16 lower-case hex digits.
+std::string DigestHex(uint64_t digest) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(digest));
+  return buf;
+}
+
 struct InspectCheckpointArgs {
   std::string dir;
   bool json = false;
@@ -117,6 +125,7 @@ int InspectCheckpoint(const InspectCheckpointArgs& args) {
       {"delta_sequence", cp->delta_sequence},
       {"parameters", cp->parameters},
       {"layout_fingerprint", cp->layout_fingerprint},
+      {"digest", DigestHex(cp->parameters_digest)},
       {"prequential",
        {{"count", cp->prequential_count},
         {"cumulative_accuracy", cp->cumulative_accuracy},

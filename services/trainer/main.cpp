@@ -65,6 +65,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--retrain-epochs", options.retrain_epochs, "Full mode: epochs per retraining")
       ->capture_default_str();
+  app.add_flag("--retrain-blocking", options.retrain_blocking,
+               "Full mode: pause the stream while retraining (the idealised baseline)");
   app.add_option("--prequential-window", options.prequential_window,
                  "Sliding window of the prequential accuracy, records")
       ->capture_default_str();

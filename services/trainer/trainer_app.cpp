@@ -8,6 +8,7 @@
 
 #include "streamtrain/common/logging.h"
 #include "streamtrain/common/random.h"
+#include "streamtrain/model/parameter_digest.h"
 #include "streamtrain/training/trainer_checkpoint.h"
 
 namespace streamtrain::trainer {
@@ -311,7 +312,7 @@ Result<bool> TrainerApp::StepProactive() {
 }
 
 Result<bool> TrainerApp::StepFull() {
-  ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/false));
+  ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/options_.retrain_blocking));
   const uint64_t cursor = progress().cursor;
   const store::StoreStats stats = store_->Stats();
   const size_t t = options_.trigger;
@@ -406,6 +407,7 @@ Status TrainerApp::Checkpoint() {
   cp.model = model_->Describe();
   cp.parameters = model_->ParameterCount();
   cp.layout_fingerprint = model_->layout().fingerprint();
+  cp.parameters_digest = model::DigestParameters(model_->GetParameters());
   const auto snapshot = evaluator_->Snapshot();
   cp.prequential_count = snapshot.count;
   cp.cumulative_accuracy = snapshot.cumulative_accuracy;

@@ -46,6 +46,11 @@ struct TrainerOptions {
   // Full retraining: every c streamed records, e epochs from scratch. Defaults: 10,000, 10.
   uint64_t retrain_every = 10000;
   uint64_t retrain_epochs = 10;
+  // Full retraining: pause the stream until the retraining is done, instead of scoring the
+  // records that arrive meanwhile with the old model. This is the thesis' idealised
+  // baseline (retraining takes no time); experiments use it to be reproducible.
+  // Default: false (the realistic behaviour).
+  bool retrain_blocking = false;
   // Prequential sliding window, records. Default: 1,000.
   uint64_t prequential_window = 1000;
   // Checkpoint every K iterations (and on a graceful stop). Default: 500.

@@ -39,6 +39,7 @@ enum Tag : uint32_t {
   kPrequentialState,
   kRngState,
   kWrittenAt,
+  kParametersDigest,
 };
 
 void PutField(std::string& out, uint32_t tag, std::string_view bytes) {
@@ -104,6 +105,7 @@ Status TrainerCheckpoint::Write(const std::filesystem::path& dir) const {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   PutPod(out, kWrittenAt, now);
+  PutPod(out, kParametersDigest, parameters_digest);
   const uint64_t crc =
       crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
   PutPod(out, kEnd, crc);
@@ -220,6 +222,9 @@ Result<TrainerCheckpoint> TrainerCheckpoint::Read(const std::filesystem::path& d
         break;
       case kWrittenAt:
         ok = GetPod(bytes, &cp.written_at_ms);
+        break;
+      case kParametersDigest:
+        ok = GetPod(bytes, &cp.parameters_digest);
         break;
       default:
         break;  // a field from a newer writer: skipped
