@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end path as it stands: development broker -> producer (Fashion-MNIST) ->
-# ingest -> LMDB historical store, then what was stored.
+# ingest -> LMDB historical store -> trainer (initial model on the first 10,000 records, then
+# proactive training, t = 8, on the rest), then what was stored and learned.
 #
 #   scripts/demo.sh                 # 20,000 records, half JSON, half binary
 #   RECORDS=60000 scripts/demo.sh   # the whole training split
@@ -71,3 +72,11 @@ kcat -C -b "$brokers" -t records.dlq -e -q -f 'reason=%h\n' | tr ',' '\n' | grep
 kill -TERM "${pids[1]}" && wait "${pids[1]}" || true
 echo "== streamtrain inspect store --json"
 "$bin/streamtrain" inspect store "$work/store" --json --log-level warn
+
+initial=$((records / 2))
+echo "== trainer: LeNet-5, initial model on $initial records (10 epochs), then proactive" \
+  "training on the other $((records - initial)) (metrics on http://localhost:9102/metrics)"
+"$bin/streamtrain-trainer" --store "$work/store" --checkpoint-dir "$work/checkpoints" \
+  --initial-records "$initial" --stop-after-records "$((records - initial))" --metrics-port 9102
+echo "== streamtrain inspect checkpoint --json"
+"$bin/streamtrain" inspect checkpoint "$work/checkpoints" --json --log-level warn

@@ -9,8 +9,8 @@ packages=(
   # libraries
   libtorch-dev librdkafka-dev nlohmann-json3-dev prometheus-cpp-dev catch2 liblmdb-dev
   libspdlog-dev libcli11-dev libssl-dev libzstd-dev zlib1g-dev libcpp-httplib-dev
-  # tools and data
-  kcat lmdb-utils dataset-fashion-mnist
+  # tools and data (gnuplot draws the benchmark plots)
+  kcat lmdb-utils dataset-fashion-mnist gnuplot-nox
 )
 
 missing=()

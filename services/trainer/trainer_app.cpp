@@ -145,8 +145,8 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
 }
 
 Status TrainerApp::Health() const {
-  std::lock_guard lock(progress_mutex_);
   // Waiting for the initial records is healthy: the service is doing what it should.
+  if (failed_.load()) return Unavailable("training stopped after an error; see the log");
   return Status::Ok();
 }
 
@@ -425,6 +425,12 @@ Status TrainerApp::Checkpoint() {
 }
 
 Status TrainerApp::Run(StopSource& stop) {
+  Status status = RunLoop(stop);
+  if (!status.ok()) failed_ = true;
+  return status;
+}
+
+Status TrainerApp::RunLoop(StopSource& stop) {
   static auto log = GetLogger("trainer");
   Status init = Initialise(stop);
   if (init.code() == ErrorCode::kCancelled) return Status::Ok();

@@ -73,6 +73,7 @@ class TrainerApp {
 
  private:
   TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry);
+  Status RunLoop(StopSource& stop);
   Status TrainInitialModel(StopSource& stop);
   // Trains `target` for `epochs` passes over [lo, hi) in shuffled mini-batches of b.
   Status TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
@@ -102,6 +103,7 @@ class TrainerApp {
   uint64_t last_retrain_cursor_ = 0;       // cursor when the last retraining started
   uint64_t completed_retrain_cursor_ = 0;  // boundary of the last finished one
   uint64_t iterations_since_checkpoint_ = 0;
+  std::atomic<bool> failed_{false};  // Run() stopped on an error
 
   // Full mode: the retraining in flight.
   struct Retraining;
