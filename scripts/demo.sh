@@ -76,7 +76,9 @@ echo "== streamtrain inspect store --json"
 initial=$((records / 2))
 echo "== trainer: LeNet-5, initial model on $initial records (10 epochs), then proactive" \
   "training on the other $((records - initial)) (metrics on http://localhost:9102/metrics)"
+# Pixels standardised with Fashion-MNIST's mean and std: (x / 255 - 0.286) / 0.353.
 "$bin/streamtrain-trainer" --store "$work/store" --checkpoint-dir "$work/checkpoints" \
+  --feature-scale 0.011109 --feature-shift -0.810198 \
   --initial-records "$initial" --stop-after-records "$((records - initial))" --metrics-port 9102
 echo "== streamtrain inspect checkpoint --json"
 "$bin/streamtrain" inspect checkpoint "$work/checkpoints" --json --log-level warn

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   app.add_option("--feature-scale", options.model.feature_scale,
                  "Multiplies every feature before the model sees it (1/255 for raw pixels)")
       ->capture_default_str();
+  app.add_option("--feature-shift", options.model.feature_shift,
+                 "Added after the scale: the model sees x * scale + shift (e.g. -mean/std)")
+      ->capture_default_str();
   app.add_option("--seed", options.model.seed, "Seed of the weights and the samplers")
       ->capture_default_str();
   app.add_option("--threads", options.threads, "LibTorch intra-op threads")

@@ -385,7 +385,6 @@ Status TrainerApp::FinishRetraining(bool wait) {
     progress_.last_retrain_seconds = job->seconds;
   }
   probe_.Retrained(job->seconds);
-  probe_.Iteration(0, 0);
   GetLogger("trainer")->info("retraining on [.., {}) done in {:.1f} s; serving version {}",
                              job->boundary, job->seconds, progress().version);
   PublishProgress();

@@ -97,6 +97,7 @@ void TrainerProbe::PhaseTook(Phase phase, double seconds) {
 }
 
 void TrainerProbe::Retrained(double seconds) {
+  iterations_.Increment();  // in full mode a retraining is the iteration
   retrain_seconds_.Observe(seconds);
   last_retrain_seconds_.Set(seconds);
 }

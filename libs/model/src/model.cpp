@@ -91,6 +91,10 @@ Status ValidateOptions(const ModelOptions& options) {
     return InvalidArgument("num_classes: must be in 2..1048576, got " +
                            std::to_string(options.num_classes));
   }
+  if (!std::isfinite(options.feature_shift)) {
+    return InvalidArgument("feature_shift: must be finite, got " +
+                           std::to_string(options.feature_shift));
+  }
   if (!std::isfinite(options.feature_scale) || options.feature_scale == 0.0f) {
     return InvalidArgument("feature_scale: must be finite and non-zero, got " +
                            std::to_string(options.feature_scale));
@@ -133,6 +137,7 @@ Result<at::Tensor> PrepareInput(const Model::Impl& impl, const at::Tensor& featu
   shape.insert(shape.end(), impl.options.input_shape.begin(), impl.options.input_shape.end());
   at::Tensor input = features.reshape(shape);
   if (impl.options.feature_scale != 1.0f) input = input * impl.options.feature_scale;
+  if (impl.options.feature_shift != 0.0f) input = input + impl.options.feature_shift;
   return input;
 }
 

@@ -69,6 +69,9 @@ struct ModelOptions {
   // Features are multiplied by this inside Forward/TrainStep, so producers can send raw
   // values (Fashion-MNIST pixels are 0..255). Finite and non-zero. Default: 1/255.
   float feature_scale = 1.0f / 255.0f;
+  // Added after the scale: the model sees feature * feature_scale + feature_shift, which
+  // standardises inputs when scale = 1/(255 std) and shift = -mean/std. Finite. Default: 0.
+  float feature_shift = 0.0f;
   // Update rule and its hyper-parameters. Default: Adam, lr 1e-3.
   OptimizerOptions optimizer;
   // If > 0, CreateModel calls SetIntraOpThreads(intra_op_threads): process-wide, it changes
