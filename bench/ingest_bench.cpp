@@ -38,6 +38,7 @@
 #include "streamtrain/kafka/producer.h"
 #include "streamtrain/schema/record_codec.h"
 #include "streamtrain/store/historical_store.h"
+#include "support/report.h"
 
 namespace streamtrain::bench {
 namespace {
@@ -274,22 +275,9 @@ struct Row {
   int decimals = 0;
 };
 
-std::string Number(double v, int decimals) {
-  const std::string plain = fmt::format("{:.{}f}", v, decimals);
-  // Thousands separators on the integer part.
-  const size_t sign = plain.starts_with('-') ? 1 : 0;
-  const size_t digits = std::min(plain.find('.'), plain.size()) - sign;
-  std::string out = plain.substr(0, sign);
-  for (size_t i = 0; i < digits; ++i) {
-    if (i > 0 && (digits - i) % 3 == 0) out += ',';
-    out += plain[sign + i];
-  }
-  return out + plain.substr(sign + digits);
-}
-
 std::string TargetText(const Row& r) {
   if (!r.target) return "-";
-  return fmt::format("{} {}", r.higher_is_better ? ">=" : "<=", Number(*r.target, 0));
+  return fmt::format("{} {}", r.higher_is_better ? ">=" : "<=", FormatNumber(*r.target, 0));
 }
 
 std::string ResultText(const Row& r) {
@@ -306,42 +294,12 @@ std::string RenderTable(const std::vector<Row>& rows) {
     const Row& r = rows[i];
     const bool first_of_group = i == 0 || rows[i - 1].label != r.label;
     cells.push_back({first_of_group ? r.label : "", r.metric + " (" + r.unit + ")", TargetText(r),
-                     Number(r.value.median, r.decimals),
-                     fmt::format("{}..{} ({} of {})", Number(r.value.low, r.decimals),
-                                 Number(r.value.high, r.decimals), r.spread, r.samples),
+                     FormatNumber(r.value.median, r.decimals),
+                     fmt::format("{}..{} ({} of {})", FormatNumber(r.value.low, r.decimals),
+                                 FormatNumber(r.value.high, r.decimals), r.spread, r.samples),
                      ResultText(r)});
   }
-  std::vector<size_t> width(cells[0].size(), 3);
-  auto display_width = [](const std::string& s) {
-    // UTF-8: count code points, not bytes ("µs").
-    return static_cast<size_t>(std::count_if(
-        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
-  };
-  for (const auto& line : cells) {
-    for (size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], display_width(line[c]));
-  }
-  std::string out;
-  auto emit = [&](const std::vector<std::string>& line) {
-    out += "|";
-    for (size_t c = 0; c < line.size(); ++c) {
-      out += " " + line[c] + std::string(width[c] - display_width(line[c]), ' ') + " |";
-    }
-    out += "\n";
-  };
-  emit(cells[0]);
-  std::vector<std::string> rule;
-  for (size_t w : width) rule.push_back(std::string(w, '-'));
-  emit(rule);
-  for (size_t i = 1; i < cells.size(); ++i) emit(cells[i]);
-  return out;
-}
-
-// RFC 4180: quote a field that holds a comma or a quote.
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
+  return MarkdownTable(cells);
 }
 
 std::string RenderCsv(const std::vector<Row>& rows) {
@@ -359,28 +317,6 @@ std::string RenderCsv(const std::vector<Row>& rows) {
   return out;
 }
 
-int AvailableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::thread::hardware_concurrency());
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  return buf;
-}
-
 // The command that reproduces this run (defaults spelled out).
 std::string Command(const BenchOptions& o) {
   std::string cmd =
@@ -395,14 +331,6 @@ std::string Command(const BenchOptions& o) {
   for (const std::string& property : o.kafka_properties) cmd += " -X " + property;
   if (o.out != BenchOptions{}.out) cmd += " --out " + o.out.string();
   return cmd;
-}
-
-Status WriteFile(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return IoError("write " + path.string());
-  return Status::Ok();
 }
 
 Status Run(const BenchOptions& options) {
@@ -473,7 +401,7 @@ Status Run(const BenchOptions& options) {
     const bool binary = topic.format == schema::RecordFormat::kBinary;
     Row row{.benchmark = fmt::format("ingest_{}", FormatName(topic.format)),
             .label = fmt::format("ingest {}, {} records, {} partitions", FormatName(topic.format),
-                                 Number(static_cast<double>(n), 0), topic.partitions),
+                                 FormatNumber(static_cast<double>(n), 0), topic.partitions),
             .records = n,
             .partitions = topic.partitions,
             .spread = "min..max",
@@ -501,15 +429,16 @@ Status Run(const BenchOptions& options) {
     ST_ASSIGN_OR_RETURN(SamplingRun sampling,
                         RunSampling(records, schema, options, scratch / "sampling"));
     fs::remove_all(scratch / "sampling", ec);
-    Row row{.benchmark = "sampling",
-            .label = fmt::format("sample {} of {} records + ReadBatch", kSampleBatch,
-                                 Number(static_cast<double>(options.sample_store_records), 0)),
-            .records = options.sample_store_records,
-            .unit = "µs/record",
-            .higher_is_better = false,
-            .spread = "p5..p95",
-            .samples = options.sample_iterations,
-            .decimals = 3};
+    Row row{
+        .benchmark = "sampling",
+        .label = fmt::format("sample {} of {} records + ReadBatch", kSampleBatch,
+                             FormatNumber(static_cast<double>(options.sample_store_records), 0)),
+        .records = options.sample_store_records,
+        .unit = "µs/record",
+        .higher_is_better = false,
+        .spread = "p5..p95",
+        .samples = options.sample_iterations,
+        .decimals = 3};
     auto add = [&](std::string metric, std::optional<double> target,
                    const std::vector<double>& values) {
       Row r = row;
@@ -541,8 +470,8 @@ Status Run(const BenchOptions& options) {
       "over the whole store, then `ReadBatch` of them into a float buffer, after {} warm-up "
       "iterations (store in the page cache). Targets are the issue's; nothing asserts them.\n",
       command, UtcNow(), AvailableCpus(), CpuModel(), table, kSampleBatch, kSampleWarmupIterations);
-  ST_RETURN_IF_ERROR(WriteFile(options.out / "ingest.md", md));
-  ST_RETURN_IF_ERROR(WriteFile(options.out / "ingest.csv", RenderCsv(rows)));
+  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "ingest.md", md));
+  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "ingest.csv", RenderCsv(rows)));
   std::cerr << fmt::format("wrote {} and {}\n", (options.out / "ingest.md").string(),
                            (options.out / "ingest.csv").string());
   return Status::Ok();

@@ -39,6 +39,7 @@
 #include "streamtrain/store/historical_store.h"
 #include "streamtrain/training/prequential_evaluator.h"
 #include "streamtrain/training/trainer_checkpoint.h"
+#include "support/report.h"
 #include "trainer_app.h"
 
 namespace streamtrain::bench {
@@ -287,18 +288,6 @@ Result<ModeResult> RunMode(const ModeSpec& spec, const BenchOptions& bench,
   return result;
 }
 
-std::string Number(double v, int decimals) {
-  const std::string plain = fmt::format("{:.{}f}", v, decimals);
-  const size_t sign = plain.starts_with('-') ? 1 : 0;
-  const size_t digits = std::min(plain.find('.'), plain.size()) - sign;
-  std::string out = plain.substr(0, sign);
-  for (size_t i = 0; i < digits; ++i) {
-    if (i > 0 && (digits - i) % 3 == 0) out += ',';
-    out += plain[sign + i];
-  }
-  return out + plain.substr(sign + digits);
-}
-
 // A Markdown table with padded columns: readable on a terminal and on GitHub.
 std::string RenderTable(const std::vector<ModeResult>& results) {
   std::vector<std::vector<std::string>> cells = {
@@ -309,31 +298,14 @@ std::string RenderTable(const std::vector<ModeResult>& results) {
     const auto thesis = ThesisAccuracy(r.name);
     cells.push_back(
         {initial ? "initial model alone" : r.name, r.trigger > 0 ? std::to_string(r.trigger) : "-",
-         Number(static_cast<double>(r.iterations), 0), Number(r.training_s, 1),
-         Number(r.MsPerIteration(), 2),
+         FormatNumber(static_cast<double>(r.iterations), 0), FormatNumber(r.training_s, 1),
+         FormatNumber(r.MsPerIteration(), 2),
          r.retrains > 0 ? fmt::format("{} ({:.1f})", r.retrains, r.retrain_s) : "-",
-         Number(static_cast<double>(r.prequential.count), 0),
+         FormatNumber(static_cast<double>(r.prequential.count), 0),
          fmt::format("{:.4f}", r.prequential.cumulative_accuracy),
          thesis ? fmt::format("{:.3f}", *thesis) : "-", fmt::format("{:.4f}", r.test_accuracy)});
   }
-  std::vector<size_t> width(cells[0].size(), 3);
-  for (const auto& line : cells) {
-    for (size_t c = 0; c < line.size(); ++c) width[c] = std::max(width[c], line[c].size());
-  }
-  std::string out;
-  auto emit = [&](const std::vector<std::string>& line) {
-    out += "|";
-    for (size_t c = 0; c < line.size(); ++c) {
-      out += " " + line[c] + std::string(width[c] - line[c].size(), ' ') + " |";
-    }
-    out += "\n";
-  };
-  emit(cells[0]);
-  std::vector<std::string> rule;
-  for (size_t w : width) rule.push_back(std::string(w, '-'));
-  emit(rule);
-  for (size_t i = 1; i < cells.size(); ++i) emit(cells[i]);
-  return out;
+  return MarkdownTable(cells);
 }
 
 std::string RenderCsv(const std::vector<ModeResult>& results) {
@@ -364,28 +336,6 @@ std::string RenderCurves(const std::vector<ModeResult>& results) {
   return out;
 }
 
-int AvailableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::thread::hardware_concurrency());
-}
-
-std::string CpuModel() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
-  }
-  return "unknown CPU";
-}
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  return buf;
-}
-
 std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string out;
   for (const std::string& p : parts) out += (out.empty() ? "" : std::string(separator)) + p;
@@ -402,14 +352,6 @@ std::string Command(const BenchOptions& o) {
   if (o.seed != BenchOptions{}.seed) cmd += fmt::format(" --seed {}", o.seed);
   if (o.out != BenchOptions{}.out) cmd += " --out " + o.out.string();
   return cmd;
-}
-
-Status WriteFile(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return IoError("write " + path.string());
-  return Status::Ok();
 }
 
 std::string ShellQuote(const std::string& text) {
@@ -538,8 +480,8 @@ Status Run(const BenchOptions& options) {
   std::cout << table;
   const fs::path png = options.out / "trainer.png";
   const fs::path curves = options.out / "trainer_curves.csv";
-  ST_RETURN_IF_ERROR(WriteFile(options.out / "trainer.csv", RenderCsv(results)));
-  ST_RETURN_IF_ERROR(WriteFile(curves, RenderCurves(results)));
+  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "trainer.csv", RenderCsv(results)));
+  ST_RETURN_IF_ERROR(WriteTextFile(curves, RenderCurves(results)));
   std::vector<std::string> names;
   for (const ModeResult& r : results) names.push_back(r.name);
   const std::string plot_problem = Plot(curves, png, names);
@@ -582,7 +524,7 @@ Status Run(const BenchOptions& options) {
       total, options.initial_records, options.initial_epochs, kBatch, options.seed,
       options.initial_records, options.stream_records, options.retrain_epochs, kRetrainEvery,
       kCurveEvery, kPrequentialWindow);
-  ST_RETURN_IF_ERROR(WriteFile(options.out / "trainer.md", md));
+  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "trainer.md", md));
   std::cerr << fmt::format(
       "wrote trainer.md, trainer.csv, trainer_curves.csv{} into {} ({:.0f} s)\n",
       plot_problem.empty() ? ", trainer.png" : "", options.out.string(), total_s);

@@ -1,0 +1,94 @@
+#include "report.h"
+
+#include <fmt/format.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+namespace streamtrain::bench {
+
+std::string FormatNumber(double v, int decimals) {
+  const std::string plain = fmt::format("{:.{}f}", v, decimals);
+  const size_t sign = plain.starts_with('-') ? 1 : 0;
+  const size_t digits = std::min(plain.find('.'), plain.size()) - sign;
+  std::string out = plain.substr(0, sign);
+  for (size_t i = 0; i < digits; ++i) {
+    if (i > 0 && (digits - i) % 3 == 0) out += ',';
+    out += plain[sign + i];
+  }
+  return out + plain.substr(sign + digits);
+}
+
+std::string MarkdownTable(const std::vector<std::vector<std::string>>& cells) {
+  if (cells.empty()) return "";
+  auto display_width = [](const std::string& s) {
+    return static_cast<size_t>(std::count_if(
+        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+  };
+  std::vector<size_t> width(cells[0].size(), 3);
+  for (const auto& line : cells) {
+    for (size_t c = 0; c < line.size() && c < width.size(); ++c) {
+      width[c] = std::max(width[c], display_width(line[c]));
+    }
+  }
+  std::string out;
+  auto emit = [&](const std::vector<std::string>& line) {
+    out += "|";
+    for (size_t c = 0; c < width.size(); ++c) {
+      const std::string& cell = c < line.size() ? line[c] : std::string();
+      out += " " + cell + std::string(width[c] - display_width(cell), ' ') + " |";
+    }
+    out += "\n";
+  };
+  emit(cells[0]);
+  std::vector<std::string> rule;
+  for (size_t w : width) rule.push_back(std::string(w, '-'));
+  emit(rule);
+  for (size_t i = 1; i < cells.size(); ++i) emit(cells[i]);
+  return out;
+}
+
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+int AvailableCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::thread::hardware_concurrency());
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("model name")) return line.substr(line.find(':') + 2);
+  }
+  return "unknown CPU";
+}
+
+std::string UtcNow() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  return buf;
+}
+
+Status WriteTextFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return IoError("write " + path.string());
+  return Status::Ok();
+}
+
+}  // namespace streamtrain::bench
