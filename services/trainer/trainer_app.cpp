@@ -8,7 +8,7 @@
 
 #include "streamtrain/common/logging.h"
 #include "streamtrain/common/random.h"
-#include "streamtrain/model/parameter_digest.h"
+#include "streamtrain/common/parameter_digest.h"
 #include "streamtrain/training/trainer_checkpoint.h"
 
 namespace streamtrain::trainer {
@@ -406,7 +406,7 @@ Status TrainerApp::Checkpoint() {
   cp.model = model_->Describe();
   cp.parameters = model_->ParameterCount();
   cp.layout_fingerprint = model_->layout().fingerprint();
-  cp.parameters_digest = model::DigestParameters(model_->GetParameters());
+  cp.parameters_digest = DigestParameters(model_->GetParameters());
   const auto snapshot = evaluator_->Snapshot();
   cp.prequential_count = snapshot.count;
   cp.cumulative_accuracy = snapshot.cumulative_accuracy;

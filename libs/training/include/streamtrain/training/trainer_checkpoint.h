@@ -36,7 +36,7 @@ struct TrainerCheckpoint {
   std::string model;        // the model's Describe(), for people
   uint64_t parameters = 0;  // trainable parameter count
   uint64_t layout_fingerprint = 0;
-  uint64_t parameters_digest = 0;  // model::DigestParameters of the saved parameters
+  uint64_t parameters_digest = 0;  // DigestParameters (common) of the saved parameters
 
   // Prequential summary, duplicated from the evaluator state for inspection tools.
   uint64_t prequential_count = 0;

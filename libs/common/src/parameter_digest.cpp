@@ -1,9 +1,9 @@
-#include "streamtrain/model/parameter_digest.h"
+#include "streamtrain/common/parameter_digest.h"
 
 #include <cstdio>
 #include <cstring>
 
-namespace streamtrain::model {
+namespace streamtrain {
 namespace {
 
 uint64_t SplitMix64(uint64_t x) {
@@ -35,4 +35,4 @@ std::string DigestToHex(uint64_t digest) {
   return buf;
 }
 
-}  // namespace streamtrain::model
+}  // namespace streamtrain

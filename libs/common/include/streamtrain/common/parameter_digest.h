@@ -17,7 +17,7 @@
 #include <span>
 #include <string>
 
-namespace streamtrain::model {
+namespace streamtrain {
 
 // The term of coordinate `index` holding `value`.
 uint64_t DigestTerm(uint64_t index, float value);
@@ -30,4 +30,4 @@ inline uint64_t UpdateDigest(uint64_t digest, uint64_t index, float old_value, f
 // 16 lower-case hex digits, the form /v1/model and `inspect checkpoint` print.
 std::string DigestToHex(uint64_t digest);
 
-}  // namespace streamtrain::model
+}  // namespace streamtrain
