@@ -160,8 +160,9 @@ Result<BatchOutcome> IngestApp::RunOnce() {
   }
   // 2. One durable store transaction: the good records, and every partition's watermark
   // moved to the last offset of the batch (rejected messages included).
+  const auto next_offsets = kafka::Consumer::NextOffsets(batch);
   std::vector<store::RecordOrigin> consumed;
-  for (const auto& [tp, next] : kafka::Consumer::NextOffsets(batch)) {
+  for (const auto& [tp, next] : next_offsets) {
     consumed.push_back(store::RecordOrigin{tp.topic, PartitionId(tp.partition), Offset(next - 1)});
   }
   ST_ASSIGN_OR_RETURN(store::AppendOutcome appended, store_->Append(good, consumed));
@@ -171,7 +172,7 @@ Result<BatchOutcome> IngestApp::RunOnce() {
   probe_.RecordsDuplicate(appended.duplicates);
   probe_.RecordsEvicted(appended.evicted);
   // 3. Only now the offsets. A failure here is harmless: the store deduplicates replays.
-  Status committed = consumer_->CommitSync(kafka::Consumer::NextOffsets(batch));
+  Status committed = consumer_->CommitSync(next_offsets);
   if (!committed.ok()) {
     probe_.CommitFailed();
     log->warn("{} (the store deduplicates the replay)", committed.ToString());
