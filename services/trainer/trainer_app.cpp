@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "streamtrain/common/logging.h"
-#include "streamtrain/common/random.h"
 #include "streamtrain/common/parameter_digest.h"
+#include "streamtrain/common/random.h"
 #include "streamtrain/training/trainer_checkpoint.h"
 
 namespace streamtrain::trainer {
