@@ -1,0 +1,66 @@
+// ErrorFeedbackSparsifier: `--feedback train`, thesis Algorithm 3 moved after the optimizer
+// step, so that exactly k coordinates of the served model change per iteration whatever
+// the optimizer.
+//
+// The caller owns the error-feedback buffer r (one float per parameter, zero at the start,
+// checkpointed with the model). Each iteration, after the optimizer produced the dense
+// update u (new minus old parameters, which the caller does not apply):
+//   1. r += u                          (the caller; best fused into computing u)
+//   2. update = Select(r, iteration)   picks the k largest |r[i]| (per the options), returns
+//                                      their indices and values r[i], and sets r[i] = 0 there;
+//                                      every other r[i] is left bit-for-bit as it was
+//   3. params[i] += value for each selected (i, value): only those k coordinates change.
+// Nothing is lost: a selected r[i] moves into the update bit-for-bit and an unselected one
+// is untouched, so per coordinate the emitted values plus the final r account for every
+// update (== in float whenever the caller's own sums are exact, as the tests check).
+//
+// Cost: the threshold kind reads r once (plus a sample of at most 16,384 values) and
+// writes only the k selected entries; top-k reads it twice (a histogram, then the collect).
+// Results depend only on the data, the options (seed) and the iteration, never on timing.
+//
+// Thread safety: none; one thread calls Select at a time (it reuses scratch buffers).
+//
+//   ST_ASSIGN_OR_RETURN(auto sparsifier, ErrorFeedbackSparsifier::Create(options, layout));
+//   SparseUpdate update = sparsifier->Select(residual, iteration);
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "streamtrain/common/status.h"
+#include "streamtrain/sparse/sparse_update.h"
+#include "streamtrain/sparse/sparsifier_options.h"
+
+namespace streamtrain::sparse {
+
+namespace internal {
+class Selection;
+}  // namespace internal
+
+class ErrorFeedbackSparsifier {
+ public:
+  // InvalidArgument for bad options (naming the flag) or an overlapping layout.
+  static Result<std::unique_ptr<ErrorFeedbackSparsifier>> Create(
+      const SparsifierOptions& options, std::span<const TensorRange> layout);
+  ~ErrorFeedbackSparsifier();
+
+  // Selects from `update_in_residual_out` (r + u on entry, the new residual on exit; at
+  // least LayoutEnd(layout) floats) the coordinates to apply at `iteration` (0-based).
+  SparseUpdate Select(std::span<float> update_in_residual_out, uint64_t iteration);
+
+  // Coordinates Select returns at `iteration` (warm-up included).
+  uint64_t KAt(uint64_t iteration) const;
+
+  const SparsifierOptions& options() const { return options_; }
+
+ private:
+  ErrorFeedbackSparsifier(const SparsifierOptions& options, std::vector<TensorRange> layout);
+
+  SparsifierOptions options_;
+  std::vector<TensorRange> layout_;
+  std::unique_ptr<internal::Selection> selection_;
+};
+
+}  // namespace streamtrain::sparse

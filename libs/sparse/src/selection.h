@@ -1,0 +1,379 @@
+// Selection: the ranking machinery shared by ErrorFeedbackSparsifier and ShadowSelector.
+// Private to libs/sparse. Templated on `Values` (ResidualValues, DifferenceValues below),
+// which gives the signed quantity ranked by magnitude, r[i] or trained[i] - served[i], so the
+// shadow difference is never materialised.
+//
+// How k of n are found exactly, in one read pass when it goes as planned (threshold kind):
+// sample ~n/256 values in contiguous blocks; take as threshold a sample value a few standard
+// deviations below the estimated k-th magnitude; collect every value at or above it (a
+// vector compare per 32 values, a key per hit); rank the candidates (a few times k) with
+// nth_element and keep those at or above the k-th, in index order. Too few candidates (the
+// sample misled) or too many (ties, clusters) and it falls back to the top-k kind's way: a
+// histogram of the top 16 bits of |v| gives the exact threshold bin, then the same collect.
+//
+// Order: larger |v| first, ties to the lower flat index. Both are packed into one 64-bit key
+// (|v|'s bits above the inverted index) so every comparison is one integer compare and the
+// selection is a total order: deterministic, whatever the algorithm. The bits of |v| as an
+// unsigned integer order like |v| for all non-NaN floats; a NaN ranks above infinity, so a
+// diverged update is sent (and seen) rather than hidden in the residual.
+#pragma once
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "streamtrain/sparse/sparse_update.h"
+#include "streamtrain/sparse/sparsifier_options.h"
+
+namespace streamtrain::sparse::internal {
+
+inline uint32_t AbsBits(float v) { return std::bit_cast<uint32_t>(v) & 0x7fffffffu; }
+inline uint64_t RankKey(uint32_t abs_bits, uint64_t index) {
+  return (uint64_t{abs_bits} << 32) | (0xffffffffu - static_cast<uint32_t>(index));
+}
+inline uint64_t KeyIndex(uint64_t key) { return 0xffffffffu - static_cast<uint32_t>(key); }
+
+class Selection {
+ public:
+  Selection(const SparsifierOptions& options, std::vector<TensorRange> layout);
+
+  uint64_t KAt(uint64_t iteration) const;
+
+  // Fills out.tensors[t].indices (ascending) and out.dense for `iteration`; values are left
+  // to the caller, which knows what a value is.
+  template <typename Values>
+  void Select(const Values& values, uint64_t iteration, SparseUpdate& out);
+
+ private:
+  // k per tensor (per-tensor scope) or in total (global scope) at `ratio`.
+  uint64_t TensorK(uint64_t size, double ratio) const;
+  uint64_t GlobalK(double ratio) const;
+
+  // Appends to selected_ (ascending) the k largest of `ranges`; with one_per_range, each
+  // non-empty range's largest plus the k - (ranges) largest of the rest.
+  template <typename Values>
+  void SelectLargest(const Values& values, std::span<const TensorRange> ranges, uint64_t k,
+                     bool sampled, uint64_t iteration, bool one_per_range);
+  // From candidates_ (every value at or above some threshold), the selection; false when
+  // they are too few to be sure of it.
+  template <typename Values>
+  bool Finish(const Values& values, std::span<const TensorRange> ranges, uint64_t k,
+              bool one_per_range);
+  template <typename Values>
+  uint64_t LargestKey(const Values& values, const TensorRange& r);
+  template <typename Values>
+  std::optional<uint32_t> SampledThreshold(const Values& values,
+                                           std::span<const TensorRange> ranges, uint64_t n,
+                                           uint64_t needed, uint64_t iteration,
+                                           uint64_t& expected_candidates);
+  template <typename Values>
+  bool Collect(const Values& values, std::span<const TensorRange> ranges, uint32_t threshold,
+               uint64_t cap);
+  // The lowest threshold with at least k values at or above it, and how many those are.
+  template <typename Values>
+  std::pair<uint32_t, uint64_t> HistogramThreshold(const Values& values,
+                                                   std::span<const TensorRange> ranges, uint64_t k);
+  // Moves the k largest candidates_ into selected_, in index order; false when
+  // fewer than k remain.
+  bool TrimCandidates(uint64_t k);
+
+  void RandomK(uint64_t iteration, double ratio);
+  std::mt19937_64 IterationRng(uint64_t iteration, uint64_t salt) const;
+  void Distribute(SparseUpdate& out);
+
+  SparsifierOptions options_;
+  std::vector<TensorRange> layout_;
+  std::vector<size_t> by_offset_;           // layout indices sorted by offset
+  std::vector<TensorRange> sorted_layout_;  // the layout sorted by offset
+  uint64_t total_ = 0;                      // elements over all tensors
+  uint64_t nonempty_ = 0;                   // tensors with at least one element
+
+  // Scratch reused across calls.
+  std::vector<uint64_t> selected_;    // flat indices chosen so far this call
+  std::vector<uint64_t> candidates_;  // rank keys in ascending index order; the first
+  uint64_t candidate_count_ = 0;      // candidate_count_ are live, the rest is room
+  std::vector<uint64_t> ranked_;      // a copy of candidates_ to rank
+  std::vector<size_t> segment_ends_;  // the candidate count after each range
+  std::vector<uint64_t> excluded_;    // each range's largest key (sorted)
+  std::vector<uint32_t> sample_;
+  std::vector<uint32_t> histogram_;
+};
+
+// ---- templates ---------------------------------------------------------------------------
+
+// Below this many elements the direct way (rank every key) is as fast as anything smarter.
+inline constexpr uint64_t kDirectMax = 1 << 15;
+// Histogram bins over the top 16 of |v|'s 31 bits: exponent + 7 mantissa bits.
+inline constexpr int kHistogramShift = 15;
+inline constexpr size_t kHistogramBins = size_t{1} << 16;
+// Contiguous sample blocks: a cache line pair each, so sampling costs few cache misses.
+inline constexpr uint64_t kSampleBlock = 32;
+// Elements per early-out block of the collect pass: a hit-free block costs 8 vector
+// compares and one branch.
+inline constexpr uint64_t kScanBlock = 32;
+
+template <typename Values>
+void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& out) {
+  const double ratio = EffectiveRatio(options_, iteration);
+  selected_.clear();
+  excluded_.clear();
+  out.dense = ratio >= 1.0;
+  if (out.dense) {
+    for (const TensorRange& r : layout_) {
+      for (uint64_t i = 0; i < r.size; ++i) selected_.push_back(r.offset + i);
+    }
+  } else if (options_.kind == SparsifierKind::kRandomK) {
+    RandomK(iteration, ratio);
+  } else {
+    const bool sampled = options_.kind == SparsifierKind::kThreshold;
+    if (options_.scope == SparsifierScope::kPerTensor) {
+      // In offset order, so that selected_ comes out ascending and needs no sort.
+      for (const TensorRange& r : sorted_layout_) {
+        SelectLargest(values, std::span<const TensorRange>(&r, 1), TensorK(r.size, ratio), sampled,
+                      iteration, /*one_per_range=*/false);
+      }
+    } else {
+      SelectLargest(values, sorted_layout_, GlobalK(ratio), sampled, iteration,
+                    /*one_per_range=*/true);
+    }
+  }
+  Distribute(out);
+}
+
+template <typename Values>
+uint64_t Selection::LargestKey(const Values& values, const TensorRange& r) {
+  uint32_t best = 0;
+  for (uint64_t i = r.offset; i < r.offset + r.size; ++i) best = std::max(best, AbsBits(values(i)));
+  uint64_t at = r.offset;
+  while (AbsBits(values(at)) != best) ++at;
+  return RankKey(best, at);
+}
+
+template <typename Values>
+bool Selection::Finish(const Values& values, std::span<const TensorRange> ranges, uint64_t k,
+                       bool one_per_range) {
+  if (!one_per_range) return TrimCandidates(k);
+  // Each tensor's largest: the largest of its candidates, which are contiguous in index
+  // order; a tensor without any has all its values below the threshold and is scanned.
+  excluded_.clear();
+  size_t begin = 0;
+  for (size_t r = 0; r < ranges.size(); ++r) {
+    const size_t end = segment_ends_[r];
+    if (ranges[r].size > 0) {
+      excluded_.push_back(
+          end > begin ? *std::max_element(candidates_.begin() + static_cast<ptrdiff_t>(begin),
+                                          candidates_.begin() + static_cast<ptrdiff_t>(end))
+                      : LargestKey(values, ranges[r]));
+    }
+    begin = end;
+  }
+  std::sort(excluded_.begin(), excluded_.end());
+  candidate_count_ = static_cast<uint64_t>(
+      std::remove_if(candidates_.data(), candidates_.data() + candidate_count_,
+                     [&](uint64_t key) {
+                       return std::binary_search(excluded_.begin(), excluded_.end(), key);
+                     }) -
+      candidates_.data());
+  const size_t before = selected_.size();
+  if (!TrimCandidates(k - excluded_.size())) return false;
+  const auto middle = static_cast<ptrdiff_t>(selected_.size());
+  for (uint64_t key : excluded_) selected_.push_back(KeyIndex(key));
+  std::sort(selected_.begin() + middle, selected_.end());
+  std::inplace_merge(selected_.begin() + static_cast<ptrdiff_t>(before), selected_.begin() + middle,
+                     selected_.end());
+  return true;
+}
+
+template <typename Values>
+void Selection::SelectLargest(const Values& values, std::span<const TensorRange> ranges, uint64_t k,
+                              bool sampled, uint64_t iteration, bool one_per_range) {
+  uint64_t n = 0;
+  for (const TensorRange& r : ranges) n += r.size;
+  if (k == 0) return;
+  if (k >= n) {
+    for (const TensorRange& r : ranges) {
+      for (uint64_t i = r.offset; i < r.offset + r.size; ++i) selected_.push_back(i);
+    }
+    return;
+  }
+  if (n <= kDirectMax) {
+    Collect(values, ranges, 0, n);
+    Finish(values, ranges, k, one_per_range);
+    return;
+  }
+  if (sampled) {
+    uint64_t expected = 0;
+    const auto threshold = SampledThreshold(values, ranges, n, k, iteration, expected);
+    // Past the cap the trim would cost more than the exact way; below k it cannot be exact.
+    if (threshold && Collect(values, ranges, *threshold, std::min(n, 3 * expected + k + 4096)) &&
+        Finish(values, ranges, k, one_per_range)) {
+      return;
+    }
+  }
+  // At least k values at or above the histogram threshold: always enough, also after
+  // setting the tensors' largest apart.
+  const auto [threshold, count] = HistogramThreshold(values, ranges, k);
+  Collect(values, ranges, threshold, count);
+  Finish(values, ranges, k, one_per_range);
+}
+
+template <typename Values>
+std::optional<uint32_t> Selection::SampledThreshold(const Values& values,
+                                                    std::span<const TensorRange> ranges, uint64_t n,
+                                                    uint64_t needed, uint64_t iteration,
+                                                    uint64_t& expected_candidates) {
+  const uint64_t target = std::clamp<uint64_t>(n / 256, 4096, 16384);
+  const uint64_t blocks = target / kSampleBlock;
+  const uint64_t stride = n / blocks;  // n > kDirectMax, so stride >= 2 * kSampleBlock
+  // SplitMix64: seeding a Mersenne Twister per tensor cost more than the whole sample.
+  uint64_t state = options_.seed ^ (iteration * 0x9e3779b97f4a7c15ull) ^ ranges.front().offset;
+  auto rng = [&state] {
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  sample_.clear();
+  // Block starts are jittered inside their stride so periodic structure in the parameters
+  // (one row of a matrix after another) cannot line up with the sample.
+  size_t range_index = 0;
+  uint64_t range_start = 0;  // position of ranges[range_index] in the concatenation
+  for (uint64_t b = 0; b < blocks; ++b) {
+    const uint64_t start = b * stride + rng() % (stride - kSampleBlock + 1);
+    while (start >= range_start + ranges[range_index].size) {
+      range_start += ranges[range_index].size;
+      ++range_index;
+    }
+    const TensorRange& r = ranges[range_index];
+    const uint64_t begin = r.offset + (start - range_start);
+    const uint64_t end = std::min(begin + kSampleBlock, r.offset + r.size);
+    for (uint64_t i = begin; i < end; ++i) sample_.push_back(AbsBits(values(i)));
+  }
+  // Aim a few standard deviations above the expected rank of the needed-th largest, so the
+  // collect pass finds at least `needed` with high probability.
+  const double s = static_cast<double>(sample_.size());
+  const double hits = static_cast<double>(needed) * s / static_cast<double>(n + needed);
+  const auto rank = static_cast<uint64_t>(std::ceil(hits + 3.0 * std::sqrt(hits) + 4.0));
+  if (rank >= sample_.size() / 2) return std::nullopt;
+  std::nth_element(sample_.begin(), sample_.begin() + static_cast<ptrdiff_t>(rank - 1),
+                   sample_.end(), std::greater<>());
+  const uint32_t threshold = sample_[rank - 1];
+  if (threshold == 0) return std::nullopt;  // zeros everywhere: every element a candidate
+  expected_candidates =
+      static_cast<uint64_t>(static_cast<double>(rank) * static_cast<double>(n) / s);
+  return threshold;
+}
+
+// The two things ranked. Each gives one value, and under SSE2 four at once for the scan.
+struct ResidualValues {
+  const float* residual;
+  float operator()(uint64_t i) const { return residual[i]; }
+#if defined(__SSE2__)
+  __m128 Load4(uint64_t i) const { return _mm_loadu_ps(residual + i); }
+#endif
+};
+
+struct DifferenceValues {
+  const float* trained;
+  const float* served;
+  float operator()(uint64_t i) const { return trained[i] - served[i]; }
+#if defined(__SSE2__)
+  __m128 Load4(uint64_t i) const {
+    return _mm_sub_ps(_mm_loadu_ps(trained + i), _mm_loadu_ps(served + i));
+  }
+#endif
+};
+
+// Bit j set when the value at i + j (j < kScanBlock) has |v|'s bits >= threshold. Written
+// with SSE2 because GCC turns the plain loop into a scalar max (SSE2 has no 32-bit integer
+// max to vectorise it with), which made the whole scan three times slower. The common case,
+// no hit, costs one OR per four values; the mask is built only for blocks with a hit.
+template <typename Values>
+uint32_t HitMask(const Values& values, uint64_t i, int32_t threshold) {
+  static_assert(kScanBlock % 4 == 0 && kScanBlock <= 32);
+#if defined(__SSE2__)
+  const __m128i magnitude = _mm_set1_epi32(0x7fffffff);
+  const __m128i below = _mm_set1_epi32(threshold - 1);  // threshold >= 0: no overflow
+  auto compare = [&](uint64_t j) {
+    return _mm_cmpgt_epi32(_mm_and_si128(_mm_castps_si128(values.Load4(i + j)), magnitude), below);
+  };
+  __m128i any = _mm_setzero_si128();
+  for (uint64_t j = 0; j < kScanBlock; j += 4) any = _mm_or_si128(any, compare(j));
+  if (_mm_movemask_epi8(any) == 0) return 0;
+  uint32_t mask = 0;
+  for (uint64_t j = 0; j < kScanBlock; j += 4) {
+    mask |= static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(compare(j)))) << j;
+  }
+  return mask;
+#else
+  uint32_t mask = 0;
+  for (uint64_t j = 0; j < kScanBlock; ++j) {
+    mask |= static_cast<uint32_t>(static_cast<int32_t>(AbsBits(values(i + j))) >= threshold) << j;
+  }
+  return mask;
+#endif
+}
+
+template <typename Values>
+bool Selection::Collect(const Values& values, std::span<const TensorRange> ranges,
+                        uint32_t threshold, uint64_t cap) {
+  // Candidates are written branch-free (store, then advance if it qualifies), so the buffer
+  // has room for one block past the cap; it only grows, so it is initialised only once.
+  if (candidates_.size() < cap + kScanBlock) candidates_.resize(cap + kScanBlock);
+  uint64_t* out = candidates_.data();
+  uint64_t count = 0;
+  segment_ends_.clear();
+  // |v|'s bits fit in 31, so a signed compare is exact, and SSE2 has one (not unsigned).
+  const auto signed_threshold = static_cast<int32_t>(threshold);
+  auto take = [&](uint64_t i) {
+    const uint32_t bits = AbsBits(values(i));
+    out[count] = RankKey(bits, i);
+    count += static_cast<uint64_t>(static_cast<int32_t>(bits) >= signed_threshold);
+  };
+  for (const TensorRange& r : ranges) {
+    const uint64_t end = r.offset + r.size;
+    uint64_t i = r.offset;
+    for (; i + kScanBlock <= end; i += kScanBlock) {
+      for (uint32_t mask = HitMask(values, i, signed_threshold); mask != 0; mask &= mask - 1) {
+        const uint64_t j = i + static_cast<uint64_t>(std::countr_zero(mask));
+        out[count++] = RankKey(AbsBits(values(j)), j);
+      }
+      if (count > cap) return false;
+    }
+    for (; i < end; ++i) take(i);
+    if (count > cap) return false;
+    segment_ends_.push_back(count);
+  }
+  candidate_count_ = count;
+  return true;
+}
+
+template <typename Values>
+std::pair<uint32_t, uint64_t> Selection::HistogramThreshold(const Values& values,
+                                                            std::span<const TensorRange> ranges,
+                                                            uint64_t k) {
+  histogram_.assign(kHistogramBins, 0);
+  for (const TensorRange& r : ranges) {
+    for (uint64_t i = r.offset; i < r.offset + r.size; ++i) {
+      ++histogram_[AbsBits(values(i)) >> kHistogramShift];
+    }
+  }
+  uint64_t seen = 0;
+  for (size_t bin = kHistogramBins; bin-- > 0;) {
+    seen += histogram_[bin];
+    if (seen >= k) return {static_cast<uint32_t>(bin << kHistogramShift), seen};
+  }
+  return {0, seen};
+}
+
+}  // namespace streamtrain::sparse::internal

@@ -1,0 +1,40 @@
+#include "streamtrain/sparse/shadow_selector.h"
+
+#include <cassert>
+
+#include "selection.h"
+
+namespace streamtrain::sparse {
+
+Result<std::unique_ptr<ShadowSelector>> ShadowSelector::Create(
+    const SparsifierOptions& options, std::span<const TensorRange> layout) {
+  ST_RETURN_IF_ERROR(ValidateSparsifierOptions(options));
+  ST_RETURN_IF_ERROR(ValidateLayout(layout));
+  return std::unique_ptr<ShadowSelector>(
+      new ShadowSelector(options, {layout.begin(), layout.end()}));
+}
+
+ShadowSelector::ShadowSelector(const SparsifierOptions& options, std::vector<TensorRange> layout)
+    : options_(options),
+      layout_(std::move(layout)),
+      selection_(std::make_unique<internal::Selection>(options_, layout_)) {}
+
+ShadowSelector::~ShadowSelector() = default;
+
+uint64_t ShadowSelector::KAt(uint64_t iteration) const { return selection_->KAt(iteration); }
+
+SparseUpdate ShadowSelector::Select(std::span<const float> trained, std::span<const float> served,
+                                    uint64_t iteration) {
+  assert(trained.size() >= LayoutEnd(layout_) && served.size() >= LayoutEnd(layout_));
+  const float* t = trained.data();
+  const float* s = served.data();
+  SparseUpdate update;
+  selection_->Select(internal::DifferenceValues{t, s}, iteration, update);
+  for (TensorUpdate& tensor : update.tensors) {
+    tensor.values.resize(tensor.indices.size());
+    for (size_t j = 0; j < tensor.indices.size(); ++j) tensor.values[j] = t[tensor.indices[j]];
+  }
+  return update;
+}
+
+}  // namespace streamtrain::sparse

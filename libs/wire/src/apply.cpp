@@ -1,0 +1,111 @@
+#include "streamtrain/wire/apply.h"
+
+#include <cassert>
+#include <string>
+#include <vector>
+
+#include "streamtrain/common/parameter_digest.h"
+#include "streamtrain/wire/half.h"
+
+namespace streamtrain::wire {
+namespace {
+
+// Everything that can be wrong is found here, before the first write, so apply is
+// all-or-nothing except for the digest check (which restores).
+Status CheckFits(const Delta& delta, std::span<const TensorRange> layout, size_t param_count) {
+  const auto e = static_cast<uint8_t>(delta.header.value_encoding);
+  if (e > static_cast<uint8_t>(ValueEncoding::kBf16Increment)) {
+    return Corrupt("unknown value encoding " + std::to_string(e));
+  }
+  for (size_t i = 0; i < delta.tensors.size(); ++i) {
+    const DeltaTensor& t = delta.tensors[i];
+    const std::string where = "tensor " + std::to_string(t.tensor_index) + ": ";
+    if (i > 0 && t.tensor_index <= delta.tensors[i - 1].tensor_index) {
+      return Corrupt(where + "tensor indices not strictly ascending");
+    }
+    if (t.tensor_index >= layout.size()) {
+      return Corrupt(where + "not in the layout of " + std::to_string(layout.size()) + " tensors");
+    }
+    const TensorRange& range = layout[t.tensor_index];
+    if (t.tensor_size != range.size) {
+      return Corrupt(where + "size " + std::to_string(t.tensor_size) + " but the layout has " +
+                     std::to_string(range.size));
+    }
+    if (range.offset > param_count || range.size > param_count - range.offset) {
+      return Corrupt(where + "layout range beyond the parameters");
+    }
+    if (t.indices.size() != t.values.size()) return Corrupt(where + "indices/values mismatch");
+    for (size_t j = 0; j < t.indices.size(); ++j) {
+      if (t.indices[j] >= range.size) return Corrupt(where + "index >= tensor size");
+      if (j > 0 && t.indices[j] <= t.indices[j - 1]) {
+        return Corrupt(where + "indices not strictly ascending");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+float AppliedValue(float old_value, float value, ValueEncoding encoding) {
+  switch (encoding) {
+    case ValueEncoding::kF32New:
+      return value;
+    case ValueEncoding::kF16Increment:
+      return old_value + HalfToFloat(FloatToHalf(value));
+    case ValueEncoding::kBf16Increment:
+      return old_value + Bfloat16ToFloat(FloatToBfloat16(value));
+  }
+  return value;
+}
+
+Status ApplyDelta(const Delta& delta, std::span<const TensorRange> layout, std::span<float> params,
+                  uint64_t* digest) {
+  assert(digest != nullptr);
+  ST_RETURN_IF_ERROR(CheckFits(delta, layout, params.size()));
+  const ValueEncoding encoding = delta.header.value_encoding;
+  size_t total = 0;
+  for (const DeltaTensor& t : delta.tensors) total += t.indices.size();
+  std::vector<float> saved;
+  saved.reserve(total);
+  uint64_t d = *digest;
+  for (const DeltaTensor& t : delta.tensors) {
+    const uint64_t offset = layout[t.tensor_index].offset;
+    for (size_t j = 0; j < t.indices.size(); ++j) {
+      const uint64_t at = offset + t.indices[j];
+      const float old_value = params[at];
+      const float new_value = AppliedValue(old_value, t.values[j], encoding);
+      d = UpdateDigest(d, at, old_value, new_value);
+      params[at] = new_value;
+      saved.push_back(old_value);
+    }
+  }
+  if (d != delta.header.digest_after) {
+    size_t s = 0;
+    for (const DeltaTensor& t : delta.tensors) {
+      const uint64_t offset = layout[t.tensor_index].offset;
+      for (uint32_t index : t.indices) params[offset + index] = saved[s++];
+    }
+    return Corrupt("digest mismatch after apply: expected " +
+                   DigestToHex(delta.header.digest_after) + " got " + DigestToHex(d));
+  }
+  *digest = d;
+  return Status::Ok();
+}
+
+Result<uint64_t> DigestAfterApply(const Delta& delta, std::span<const TensorRange> layout,
+                                  std::span<const float> params, uint64_t digest) {
+  ST_RETURN_IF_ERROR(CheckFits(delta, layout, params.size()));
+  for (const DeltaTensor& t : delta.tensors) {
+    const uint64_t offset = layout[t.tensor_index].offset;
+    for (size_t j = 0; j < t.indices.size(); ++j) {
+      const uint64_t at = offset + t.indices[j];
+      const float old_value = params[at];
+      digest = UpdateDigest(digest, at, old_value,
+                            AppliedValue(old_value, t.values[j], delta.header.value_encoding));
+    }
+  }
+  return digest;
+}
+
+}  // namespace streamtrain::wire
