@@ -337,19 +337,9 @@ Status Run(const BenchOptions& options) {
   std::error_code ec;
   fs::create_directories(options.out, ec);
   if (ec) return IoError("create " + options.out.string() + ": " + ec.message());
-  const fs::path scratch_parent = options.scratch.empty() ? options.out / "tmp" : options.scratch;
-  const fs::path scratch = scratch_parent / fmt::format("ingest-bench-{}", getpid());
-  fs::create_directories(scratch, ec);
-  if (ec) return IoError("create " + scratch.string() + ": " + ec.message());
-  // Removes this run's stores however it ends, and the default parent if nothing else is there.
-  struct ScratchCleanup {
-    fs::path dir, parent;
-    ~ScratchCleanup() {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
-      fs::remove(parent, ignored);
-    }
-  } cleanup{scratch, scratch_parent};
+  ST_ASSIGN_OR_RETURN(auto scratch_dir,
+                      ScratchDir::Create(options.out, options.scratch, "ingest-bench"));
+  const fs::path& scratch = scratch_dir->path();
 
   const uint64_t wanted = std::max(
       {options.binary_records, options.json_records, options.sample_store_records, uint64_t{1}});
@@ -470,10 +460,7 @@ Status Run(const BenchOptions& options) {
       "over the whole store, then `ReadBatch` of them into a float buffer, after {} warm-up "
       "iterations (store in the page cache). Targets are the issue's; nothing asserts them.\n",
       command, UtcNow(), AvailableCpus(), CpuModel(), table, kSampleBatch, kSampleWarmupIterations);
-  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "ingest.md", md));
-  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "ingest.csv", RenderCsv(rows)));
-  std::cerr << fmt::format("wrote {} and {}\n", (options.out / "ingest.md").string(),
-                           (options.out / "ingest.csv").string());
+  ST_RETURN_IF_ERROR(WriteResults(options.out, "ingest", md, RenderCsv(rows)));
   return Status::Ok();
 }
 

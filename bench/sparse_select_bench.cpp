@@ -237,10 +237,7 @@ Status Run(const BenchOptions& options) {
       "for large models; nothing asserts it.\n",
       options.repeats, UtcNow(), AvailableCpus(), CpuModel(), table, options.repeats,
       options.repeats * 20, options.repeats, kTargetRatioToFloor);
-  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "sparse_select.md", md));
-  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "sparse_select.csv", RenderCsv(rows)));
-  std::cerr << fmt::format("wrote {} and {}\n", (options.out / "sparse_select.md").string(),
-                           (options.out / "sparse_select.csv").string());
+  ST_RETURN_IF_ERROR(WriteResults(options.out, "sparse_select", md, RenderCsv(rows)));
   return Status::Ok();
 }
 

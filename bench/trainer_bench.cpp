@@ -385,20 +385,9 @@ Status Run(const BenchOptions& options) {
   std::error_code ec;
   fs::create_directories(options.out, ec);
   if (ec) return IoError("create " + options.out.string() + ": " + ec.message());
-  const fs::path scratch_parent = options.scratch.empty() ? options.out / "tmp" : options.scratch;
-  const fs::path scratch = scratch_parent / fmt::format("trainer-bench-{}", getpid());
-  fs::create_directories(scratch, ec);
-  if (ec) return IoError("create " + scratch.string() + ": " + ec.message());
-  // Removes this run's store and checkpoints however it ends, and the default parent if
-  // nothing else is there.
-  struct ScratchCleanup {
-    fs::path dir, parent;
-    ~ScratchCleanup() {
-      std::error_code ignored;
-      fs::remove_all(dir, ignored);
-      fs::remove(parent, ignored);
-    }
-  } cleanup{scratch, scratch_parent};
+  ST_ASSIGN_OR_RETURN(auto scratch_dir,
+                      ScratchDir::Create(options.out, options.scratch, "trainer-bench"));
+  const fs::path& scratch = scratch_dir->path();
 
   // The store: the first initial + stream training records, in file order.
   const uint64_t total = options.initial_records + options.stream_records;

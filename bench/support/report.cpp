@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 namespace streamtrain::bench {
@@ -89,6 +91,32 @@ Status WriteTextFile(const std::filesystem::path& path, const std::string& text)
   out.close();
   if (!out) return IoError("write " + path.string());
   return Status::Ok();
+}
+
+Status WriteResults(const std::filesystem::path& out, const std::string& name,
+                    const std::string& markdown, const std::string& csv) {
+  ST_RETURN_IF_ERROR(WriteTextFile(out / (name + ".md"), markdown));
+  ST_RETURN_IF_ERROR(WriteTextFile(out / (name + ".csv"), csv));
+  std::cerr << fmt::format("wrote {} and {}\n", (out / (name + ".md")).string(),
+                           (out / (name + ".csv")).string());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<ScratchDir>> ScratchDir::Create(const std::filesystem::path& out,
+                                                       const std::filesystem::path& scratch,
+                                                       const std::string& prefix) {
+  const std::filesystem::path parent = scratch.empty() ? out / "tmp" : scratch;
+  const std::filesystem::path dir = parent / fmt::format("{}-{}", prefix, getpid());
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("create " + dir.string() + ": " + ec.message());
+  return std::unique_ptr<ScratchDir>(new ScratchDir(dir, parent));
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+  std::filesystem::remove(parent_, ignored);  // only succeeds when empty
 }
 
 }  // namespace streamtrain::bench

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,5 +25,28 @@ std::string CpuModel();
 std::string UtcNow();
 // Replaces `path` with `text`.
 Status WriteTextFile(const std::filesystem::path& path, const std::string& text);
+// Writes `<out>/<name>.md` and `<out>/<name>.csv` and says so on stderr.
+Status WriteResults(const std::filesystem::path& out, const std::string& name,
+                    const std::string& markdown, const std::string& csv);
+
+// A private scratch directory for a benchmark's stores and checkpoints: `<parent>/<prefix>-
+// <pid>`, where parent is `scratch` when given, else `<out>/tmp`. Removed with everything in
+// it when the object goes away (however the run ends), and the default parent with it when
+// nothing else is there.
+class ScratchDir {
+ public:
+  static Result<std::unique_ptr<ScratchDir>> Create(const std::filesystem::path& out,
+                                                    const std::filesystem::path& scratch,
+                                                    const std::string& prefix);
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return dir_; }
+
+ private:
+  ScratchDir(std::filesystem::path dir, std::filesystem::path parent)
+      : dir_(std::move(dir)), parent_(std::move(parent)) {}
+  std::filesystem::path dir_, parent_;
+};
 
 }  // namespace streamtrain::bench
