@@ -496,14 +496,5 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  if (!SetLogLevel(options.log_level)) {
-    std::cerr << "--log-level: unknown level " << options.log_level << "\n";
-    return 2;
-  }
-  Status status = bench::Run(options);
-  if (!status.ok()) {
-    std::cerr << "benchmark failed: " << status.ToString() << "\n";
-    return 1;
-  }
-  return 0;
+  return bench::RunBenchmark(options.log_level, [&] { return bench::Run(options); });
 }

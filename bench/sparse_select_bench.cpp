@@ -259,10 +259,6 @@ int main(int argc, char** argv) {
   app.add_option("--out", options.out, "Directory for sparse_select.csv and sparse_select.md")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  Status status = bench::Run(options);
-  if (!status.ok()) {
-    std::cerr << "benchmark failed: " << status.ToString() << "\n";
-    return 1;
-  }
-  return 0;
+  // No --log-level flag here: keep the default level.
+  return bench::RunBenchmark("info", [&] { return bench::Run(options); });
 }

@@ -10,6 +10,8 @@
 #include <iostream>
 #include <thread>
 
+#include "streamtrain/common/logging.h"
+
 namespace streamtrain::bench {
 
 std::string FormatNumber(double v, int decimals) {
@@ -100,6 +102,19 @@ Status WriteResults(const std::filesystem::path& out, const std::string& name,
   std::cerr << fmt::format("wrote {} and {}\n", (out / (name + ".md")).string(),
                            (out / (name + ".csv")).string());
   return Status::Ok();
+}
+
+int RunBenchmark(const std::string& log_level, const std::function<Status()>& run) {
+  if (!SetLogLevel(log_level)) {
+    std::cerr << "--log-level: unknown level " << log_level << "\n";
+    return 2;
+  }
+  Status status = run();
+  if (!status.ok()) {
+    std::cerr << "benchmark failed: " << status.ToString() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 Result<std::unique_ptr<ScratchDir>> ScratchDir::Create(const std::filesystem::path& out,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ Status WriteTextFile(const std::filesystem::path& path, const std::string& text)
 // Writes `<out>/<name>.md` and `<out>/<name>.csv` and says so on stderr.
 Status WriteResults(const std::filesystem::path& out, const std::string& name,
                     const std::string& markdown, const std::string& csv);
+
+// The end of every benchmark's main(): sets `log_level` (exit 2 if unknown), runs `run`,
+// reports a failure on stderr. Returns the process exit code.
+int RunBenchmark(const std::string& log_level, const std::function<Status()>& run);
 
 // A private scratch directory for a benchmark's stores and checkpoints: `<parent>/<prefix>-
 // <pid>`, where parent is `scratch` when given, else `<out>/tmp`. Removed with everything in

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds and runs one benchmark of bench/ (bench/README.md) with its results written to
+# bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer,
+# sparse_select. Extra arguments go to the benchmark.
+set -euo pipefail
+
+name="${1:?usage: scripts/bench.sh ingest|trainer|sparse_select [ARGS...]}"
+shift
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${STREAMTRAIN_BUILD_DIR:-$root/build}"
+
+# Configure when there is no build yet, or when it was configured without the benchmarks.
+if ! grep -qs '^STREAMTRAIN_BUILD_BENCH:BOOL=ON$' "$build/CMakeCache.txt"; then
+  cmake -S "$root" -B "$build" -G Ninja -DSTREAMTRAIN_BUILD_BENCH=ON
+fi
+cmake --build "$build" --target "streamtrain_bench_$name" -j 2
+exec "$build/bin/streamtrain_bench_$name" --out "$root/bench/results" "$@"
