@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds and runs one benchmark of bench/ (bench/README.md) with its results written to
-# bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer,
-# sparse_select. Extra arguments go to the benchmark.
+# bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer, selection,
+# delta_size, apply, deploy. Extra arguments go to the benchmark.
 set -euo pipefail
 
-name="${1:?usage: scripts/bench.sh ingest|trainer|sparse_select [ARGS...]}"
+name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy [ARGS...]}"
 shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${STREAMTRAIN_BUILD_DIR:-$root/build}"

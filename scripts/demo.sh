@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The end-to-end path as it stands: development broker -> producer (Fashion-MNIST) ->
-# ingest -> LMDB historical store -> trainer (initial model on the first 10,000 records, then
-# proactive training, t = 8, on the rest), then what was stored and learned.
+# The end-to-end path: development broker -> producer (Fashion-MNIST) -> ingest -> LMDB
+# historical store -> trainer (initial model on the first 10,000 records, then proactive
+# training, t = 8, on the rest, publishing a sparse delta per iteration) -> replica (serves
+# the trainer's model bit for bit), then what was stored, learned and served.
 #
 #   scripts/demo.sh                 # 20,000 records, half JSON, half binary
 #   RECORDS=60000 scripts/demo.sh   # the whole training split
@@ -73,12 +74,43 @@ kill -TERM "${pids[1]}" && wait "${pids[1]}" || true
 echo "== streamtrain inspect store --json"
 "$bin/streamtrain" inspect store "$work/store" --json --log-level warn
 
+echo "== replica: bootstraps from the trainer's first snapshot, then applies its deltas" \
+  "(http://localhost:8501/v1/model)"
+"$bin/streamtrain-replica" --brokers "$brokers" --model-id fashion --http-port 8501 \
+  >"$work/replica.log" 2>&1 &
+pids+=($!)
+
 initial=$((records / 2))
 echo "== trainer: LeNet-5, initial model on $initial records (10 epochs), then proactive" \
   "training on the other $((records - initial)) (metrics on http://localhost:9102/metrics)"
 # Pixels standardised with Fashion-MNIST's mean and std: (x / 255 - 0.286) / 0.353.
 "$bin/streamtrain-trainer" --store "$work/store" --checkpoint-dir "$work/checkpoints" \
   --feature-scale 0.011109 --feature-shift -0.810198 \
-  --initial-records "$initial" --stop-after-records "$((records - initial))" --metrics-port 9102
+  --initial-records "$initial" --stop-after-records "$((records - initial))" --metrics-port 9102 \
+  --brokers "$brokers" --model-id fashion --sparsifier threshold --ratio 0.01
 echo "== streamtrain inspect checkpoint --json"
-"$bin/streamtrain" inspect checkpoint "$work/checkpoints" --json --log-level warn
+"$bin/streamtrain" inspect checkpoint "$work/checkpoints" --json --log-level warn \
+  | tee "$work/checkpoint.json"
+version=$(sed -n 's/.*"version": *\([0-9]*\).*/\1/p' "$work/checkpoint.json" | head -1)
+digest=$(sed -n 's/.*"digest": *"\([0-9a-f]*\)".*/\1/p' "$work/checkpoint.json" | head -1)
+
+echo "== the replica serves the same model: GET /v1/model"
+for _ in $(seq 300); do
+  served=$(curl -s localhost:8501/v1/model || true)
+  echo "$served" | grep -q "\"version\":$version[,}]" && break
+  sleep 0.1
+done
+echo "$served"
+if ! echo "$served" | grep -q "\"digest\":\"$digest\""; then
+  echo "demo: the replica does not serve the trainer's version $version (digest $digest);" \
+    "see $work/replica.log" >&2
+  trap - EXIT
+  exit 1
+fi
+echo "   version $version, digest $digest: bit-identical to the trainer's served model"
+curl -s localhost:8501/metrics | grep -E '^streamtrain_replica_(deltas_applied_total|received_bytes_total|resyncs_total|digest_failures_total)' || true
+echo "== POST /v1/predict (an all-black image)"
+zeros=$(printf '0,%.0s' $(seq 783))
+curl -s -X POST localhost:8501/v1/predict -H 'content-type: application/json' \
+  -d "{\"instances\": [[${zeros}0]]}"
+echo

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <iterator>
 
 #include "streamtrain/common/logging.h"
 
@@ -60,6 +62,21 @@ void BindEnvironment(CLI::App& app) {
     opt->envname(env);
   }
   for (CLI::App* sub : app.get_subcommands({})) BindEnvironment(*sub);
+}
+
+std::string ReadKeyFile(const std::string& flag, const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw CLI::ValidationError(flag, "cannot read " + path);
+  std::string key((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  // HMAC-SHA256 is only as strong as its key; refuse the obviously weak ones.
+  constexpr size_t kMinKeyBytes = 16;
+  if (key.size() < kMinKeyBytes) {
+    throw CLI::ValidationError(flag, path + " holds " + std::to_string(key.size()) +
+                                         " bytes; a key needs at least " +
+                                         std::to_string(kMinKeyBytes));
+  }
+  return key;
 }
 
 void ApplyLogLevel(const std::string& level) {

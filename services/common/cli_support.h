@@ -36,6 +36,10 @@ void ApplySchemaOptions(const std::string& shape_text, schema::RecordSchema& sch
 // STREAMTRAIN_<NAME>. Call after all options are added, before parsing.
 void BindEnvironment(CLI::App& app);
 
+// Reads an HMAC key from `path` (--hmac-key-file): the file's bytes without a trailing
+// newline; at least 16 bytes. Throws CLI::ValidationError naming `flag` otherwise.
+std::string ReadKeyFile(const std::string& flag, const std::string& path);
+
 // Applies --log-level (throws CLI::ValidationError for an unknown level).
 void ApplyLogLevel(const std::string& level);
 

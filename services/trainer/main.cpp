@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info", mode = "proactive", sampler = "uniform", optimizer = "adam";
   std::vector<std::string> kafka_properties;
   std::optional<uint64_t> stop_after;
+  std::string deploy, sparsifier = "threshold", ratio = "0.01", scope = "tensor",
+                      feedback = "train", warmup = "dense", delta_values = "f32", hmac_key_file;
+  auto& deployment = options.deployment;
 
   CLI::App app{
       "streamtrain-trainer: keeps a model learning from the historical store that ingest "
@@ -77,6 +80,40 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--stop-after-records", stop_after,
                  "Stop gracefully after N streamed records were trained on");
+  // Deployment (deltas and snapshots for the replicas).
+  app.add_option("--deploy", deploy,
+                 "off | sparse | dense (a full snapshot every iteration, the baseline). "
+                 "Default: sparse with --brokers, off without");
+  app.add_option("--model-id", deployment.model_id, "Model id on the deltas/snapshots topics")
+      ->capture_default_str();
+  app.add_option("--deltas-topic", deployment.deltas_topic, "Topic of the deltas")
+      ->capture_default_str();
+  app.add_option("--snapshots-topic", deployment.snapshots_topic, "Topic of the snapshots")
+      ->capture_default_str();
+  app.add_option("--snapshot-every", deployment.snapshot_every,
+                 "A snapshot every S iterations (0: only at start and on request)")
+      ->capture_default_str();
+  app.add_option("--sparsifier", sparsifier, "topk | threshold | randomk | none")
+      ->capture_default_str();
+  app.add_option("--ratio", ratio, "Fraction k/N of coordinates per delta, e.g. 0.001")
+      ->capture_default_str();
+  app.add_option("--scope", scope, "tensor (k per tensor, at least 1) | global")
+      ->capture_default_str();
+  app.add_option("--feedback", feedback,
+                 "train (the model changes only where the delta does; the rest waits in an "
+                 "error-feedback residual) | shadow (train densely, send the largest "
+                 "differences)")
+      ->capture_default_str();
+  app.add_option("--warmup-iterations", deployment.sparsifier.warmup_iterations,
+                 "Iterations sent dense or with a ramped ratio first")
+      ->capture_default_str();
+  app.add_option("--warmup", warmup, "dense | ramp")->capture_default_str();
+  app.add_option("--delta-values", delta_values,
+                 "f32 (new values) | f16 | bf16 (increments, applied identically on both sides)")
+      ->capture_default_str();
+  app.add_option("--hmac-key-file", hmac_key_file,
+                 "Sign deltas and snapshots with HMAC-SHA256 using the key in this file")
+      ->check(CLI::ExistingFile);
   app.add_option("--metrics-port", options.http.port,
                  "Port for /metrics and /healthz (0: any free port, -1: disabled)")
       ->capture_default_str();
@@ -100,6 +137,23 @@ int main(int argc, char** argv) {
     }
     options.model.optimizer.kind = *parsed_optimizer;
     options.stop_after_records = stop_after;
+    auto check = [](std::string_view flag, const auto& parsed) {
+      if (!parsed.ok()) throw CLI::ValidationError(std::string(flag), parsed.status().message());
+      return *parsed;
+    };
+    deployment.mode = deploy.empty()
+                          ? (options.kafka.brokers.empty() ? trainer::DeployMode::kOff
+                                                           : trainer::DeployMode::kSparse)
+                          : check("--deploy", trainer::ParseDeployMode(deploy));
+    deployment.sparsifier.kind = check("--sparsifier", sparse::ParseSparsifierKind(sparsifier));
+    deployment.sparsifier.ratio = check("--ratio", sparse::ParseRatio(ratio));
+    deployment.sparsifier.scope = check("--scope", sparse::ParseSparsifierScope(scope));
+    deployment.sparsifier.feedback = check("--feedback", sparse::ParseFeedbackMode(feedback));
+    deployment.sparsifier.warmup = check("--warmup", sparse::ParseWarmupMode(warmup));
+    deployment.sparsifier.seed = options.model.seed;
+    deployment.values = check("--delta-values", trainer::ParseValueEncoding(delta_values));
+    if (!hmac_key_file.empty())
+      deployment.hmac_key = cli::ReadKeyFile("--hmac-key-file", hmac_key_file);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -1,14 +1,17 @@
 #include "trainer_app.h"
 
+#include <httplib.h>
 #include <prometheus/registry.h>
 
 #include <chrono>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "streamtrain/common/logging.h"
 #include "streamtrain/common/parameter_digest.h"
 #include "streamtrain/common/random.h"
+#include "streamtrain/deploy/served_model_spec.h"
 #include "streamtrain/training/trainer_checkpoint.h"
 
 namespace streamtrain::trainer {
@@ -134,10 +137,32 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
   ST_ASSIGN_OR_RETURN(app->evaluator_, training::PrequentialEvaluator::Create(
                                            {.window = options.prequential_window}));
 
+  if (options.deployment.mode != DeployMode::kOff) {
+    if (options.kafka.brokers.empty()) {
+      return InvalidArgument("--brokers: --deploy " +
+                             std::string(DeployModeName(options.deployment.mode)) +
+                             " publishes to Kafka and needs its brokers");
+    }
+    ST_ASSIGN_OR_RETURN(auto sink, DeploymentSink::Create(options.kafka, options.deployment));
+    ST_ASSIGN_OR_RETURN(app->deployer_,
+                        Deployer::Create(options.deployment, app->model_->layout(),
+                                         app->ModelSpecJson(), std::move(sink), &app->probe_));
+  }
+
   if (options.http.port >= 0) {
     TrainerApp* raw = app.get();
-    ST_ASSIGN_OR_RETURN(app->http_, metrics::HttpServer::Start(options.http, registry,
-                                                               [raw] { return raw->Health(); }));
+    std::vector<metrics::HttpRoute> routes;
+    if (app->deployer_) {
+      // Replicas that lost track (or operators before a rollout) can ask for a snapshot.
+      routes.push_back(
+          {"POST", "/v1/snapshot", [raw](const httplib::Request&, httplib::Response& res) {
+             raw->deployer_->RequestSnapshot();
+             res.set_content(R"({"requested": true})", "application/json");
+           }});
+    }
+    ST_ASSIGN_OR_RETURN(app->http_,
+                        metrics::HttpServer::Start(
+                            options.http, registry, [raw] { return raw->Health(); }, routes));
   }
   GetLogger("trainer")->info("{} mode, {}", TrainingModeName(options.mode),
                              app->model_->Describe());
@@ -197,10 +222,51 @@ Status TrainerApp::Initialise(StopSource& stop) {
     log->info("resumed from checkpoint: version {}, {} iterations, {} records trained, cursor {}",
               cp.version, cp.iterations, cp.records_trained, cp.cursor);
     PublishProgress();
-    return Status::Ok();
+    return StartDeployment(cp.deployment_state);
   }
   if (checkpoint.status().code() != ErrorCode::kNotFound) return checkpoint.status();
-  return TrainInitialModel(stop);
+  ST_RETURN_IF_ERROR(TrainInitialModel(stop));
+  return StartDeployment("");
+}
+
+std::string TrainerApp::ModelSpecJson() const {
+  // What a replica needs to build the same network for inference (docs/replica.md).
+  const model::ModelOptions& m = model_->options();
+  return deploy::ServedModelSpecToJson({.model = m.model,
+                                        .input_shape = m.input_shape,
+                                        .num_classes = m.num_classes,
+                                        .feature_scale = m.feature_scale,
+                                        .feature_shift = m.feature_shift});
+}
+
+Status TrainerApp::StartDeployment(std::string_view state) {
+  if (!deployer_) return Status::Ok();
+  const std::vector<float> params = model_->GetParameters();
+  ST_ASSIGN_OR_RETURN(uint64_t version, deployer_->Start(params, progress().version, state));
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.version = version;
+  }
+  deployment_started_ = true;
+  PublishProgress();
+  return Status::Ok();
+}
+
+Status TrainerApp::Deploy(uint64_t version) {
+  if (!deployer_) return Status::Ok();
+  const auto started = Clock::now();
+  trained_.resize(model_->ParameterCount());
+  ST_RETURN_IF_ERROR(model_->CopyParametersTo(trained_));
+  ST_ASSIGN_OR_RETURN(DeltaStats stats, deployer_->Publish(trained_, version));
+  (void)stats;
+  if (deployer_->mode() == DeployMode::kSparse &&
+      options_.deployment.sparsifier.feedback == sparse::FeedbackMode::kTrain) {
+    // --feedback train: the model keeps only what was published; the rest of the step
+    // waits in the residual.
+    ST_RETURN_IF_ERROR(model_->SetParameters(trained_));
+  }
+  probe_.PhaseTook(Phase::kPublish, SecondsSince(started));
+  return Status::Ok();
 }
 
 Status TrainerApp::TrainInitialModel(StopSource& stop) {
@@ -296,6 +362,7 @@ Result<bool> TrainerApp::StepProactive() {
   ST_ASSIGN_OR_RETURN(float loss, model_->TrainStep(features_, labels_, &timing));
   probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
+  ST_RETURN_IF_ERROR(Deploy(progress().version + 1));
   {
     std::lock_guard lock(progress_mutex_);
     progress_.cursor = cursor + t;
@@ -377,6 +444,9 @@ Status TrainerApp::FinishRetraining(bool wait) {
   ST_RETURN_IF_ERROR(job->status.WithContext("retraining"));
   model_ = std::move(job->model);
   completed_retrain_cursor_ = job->boundary;
+  if (deployer_) {
+    ST_RETURN_IF_ERROR(deployer_->Replace(model_->GetParameters(), progress().version + 1));
+  }
   {
     std::lock_guard lock(progress_mutex_);
     progress_.retrains += 1;
@@ -407,6 +477,12 @@ Status TrainerApp::Checkpoint() {
   cp.parameters = model_->ParameterCount();
   cp.layout_fingerprint = model_->layout().fingerprint();
   cp.parameters_digest = DigestParameters(model_->GetParameters());
+  cp.served_digest = cp.parameters_digest;
+  if (deployer_ && deployment_started_) {
+    cp.served_digest = deployer_->served_digest();
+    cp.delta_sequence = p.version;
+    cp.deployment_state = deployer_->SerializeState();
+  }
   const auto snapshot = evaluator_->Snapshot();
   cp.prequential_count = snapshot.count;
   cp.cumulative_accuracy = snapshot.cumulative_accuracy;
@@ -422,6 +498,8 @@ Status TrainerApp::Checkpoint() {
   probe_.PhaseTook(Phase::kCheckpoint, SecondsSince(started));
   return Status::Ok();
 }
+
+Status TrainerApp::FlushDeployment() { return deployer_ ? deployer_->Flush() : Status::Ok(); }
 
 Status TrainerApp::Run(StopSource& stop) {
   Status status = RunLoop(stop);
@@ -452,6 +530,7 @@ Status TrainerApp::RunLoop(StopSource& stop) {
     }
   }
   ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/true));
+  ST_RETURN_IF_ERROR(FlushDeployment());
   ST_RETURN_IF_ERROR(Checkpoint());
   const auto p = progress();
   const auto s = evaluator_->Snapshot();

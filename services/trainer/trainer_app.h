@@ -63,6 +63,9 @@ class TrainerApp {
   Result<bool> Step();
   // Writes a checkpoint now.
   Status Checkpoint();
+  // Waits until every published delta and snapshot is acknowledged (no-op without
+  // deployment).
+  Status FlushDeployment();
 
   TrainerProgress progress() const;
   training::PrequentialSnapshot prequential() const;
@@ -70,6 +73,8 @@ class TrainerApp {
   model::Model& model() { return *model_; }
   store::HistoricalStore& store() { return *store_; }
   const TrainerOptions& options() const { return options_; }
+  // The deployment, or null when it is off.
+  const Deployer* deployer() const { return deployer_.get(); }
 
  private:
   TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry);
@@ -86,6 +91,11 @@ class TrainerApp {
   Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
   Status Health() const;
   void PublishProgress();
+  // Starts deployment from the current model (and the checkpoint's deployment state).
+  Status StartDeployment(std::string_view state);
+  // Publishes the iteration that produced `version` and keeps the model in step with it.
+  Status Deploy(uint64_t version);
+  std::string ModelSpecJson() const;
 
   TrainerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -96,6 +106,8 @@ class TrainerApp {
   std::unique_ptr<training::PrequentialEvaluator> evaluator_;
   std::mt19937_64 rng_;
   std::unique_ptr<metrics::HttpServer> http_;
+  std::unique_ptr<Deployer> deployer_;  // null when deployment is off
+  bool deployment_started_ = false;
 
   // Progress, written by the loop thread, read by progress() and /healthz.
   mutable std::mutex progress_mutex_;
@@ -112,6 +124,7 @@ class TrainerApp {
   // Scratch buffers reused across iterations.
   std::vector<float> features_;
   std::vector<int32_t> labels_;
+  std::vector<float> trained_;
 };
 
 }  // namespace streamtrain::trainer

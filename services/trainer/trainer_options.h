@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "deployment.h"
 #include "streamtrain/kafka/client_config.h"
 #include "streamtrain/metrics/http_server.h"
 #include "streamtrain/model/model_options.h"
@@ -27,8 +28,10 @@ struct TrainerOptions {
   std::filesystem::path store;
   // Where checkpoints live; the trainer resumes from the one there. No default.
   std::filesystem::path checkpoint_dir;
-  // Kafka connection, used by deployment (deltas, snapshots); optional until then.
+  // Kafka connection for deployment (deltas and snapshots). Needed unless deployment is off.
   kafka::ClientConfig kafka;
+  // What goes to the replicas after each iteration (deployment.h). Default: off.
+  DeploymentOptions deployment;
   // Architecture, optimizer and seed of the model. input_shape and num_classes are taken
   // from the store. Defaults: LeNet-5, Adam, lr 1e-3 (the thesis).
   model::ModelOptions model;

@@ -72,7 +72,37 @@ TrainerProbe::TrainerProbe(prometheus::Registry& r, const std::string& mode)
                                         "Duration of the most recent full retraining", mode)
                                 .Add({})),
       checkpoints_(
-          Counter(r, "streamtrain_trainer_checkpoints_total", "Checkpoints written", mode)) {
+          Counter(r, "streamtrain_trainer_checkpoints_total", "Checkpoints written", mode)),
+      deltas_published_(Counter(r, "streamtrain_deltas_published_total",
+                                "Deltas handed to the producer for the deltas topic", mode)),
+      delta_bytes_(Counter(r, "streamtrain_delta_bytes_total",
+                           "Encoded bytes of the published deltas", mode)),
+      delta_coordinates_(Counter(r, "streamtrain_delta_coordinates_total",
+                                 "Parameter coordinates carried by the published deltas", mode)),
+      dense_equivalent_bytes_(
+          Counter(r, "streamtrain_dense_equivalent_bytes_total",
+                  "Bytes a full f32 copy of the parameters per iteration would have taken "
+                  "(N x 4 per iteration)",
+                  mode)),
+      snapshot_bytes_(Counter(r, "streamtrain_snapshot_bytes_total",
+                              "Bytes of the published snapshot chunks", mode)),
+      snapshots_published_(
+          Counter(r, "streamtrain_snapshots_published_total", "Snapshots published", mode)),
+      delta_failures_(Counter(r, "streamtrain_delta_publish_failures_total",
+                              "Deltas that could not be handed to the producer (a snapshot "
+                              "follows so replicas can resync)",
+                              mode)),
+      residual_norm_(GaugeFamily(r, "streamtrain_trainer_residual_norm",
+                                 "L2 norm of what the served model still lacks: the "
+                                 "error-feedback residual (--feedback train) or trained minus "
+                                 "served parameters (--feedback shadow)",
+                                 mode)
+                         .Add({})),
+      compression_ratio_(GaugeFamily(r, "streamtrain_trainer_compression_ratio",
+                                     "Dense-equivalent bytes over bytes actually published "
+                                     "(deltas and snapshots), cumulative",
+                                     mode)
+                             .Add({})) {
   for (size_t i = 0; i < kPhaseCount; ++i) {
     phases_[i] = &phase_family_.Add({{"phase", kPhaseNames[i]}}, metrics::LatencyBuckets());
   }
@@ -94,6 +124,31 @@ void TrainerProbe::Iteration(uint64_t records, double train_loss) {
 
 void TrainerProbe::PhaseTook(Phase phase, double seconds) {
   phases_[static_cast<size_t>(phase)]->Observe(seconds);
+}
+
+void TrainerProbe::DeltaPublished(uint64_t coordinates, uint64_t bytes,
+                                  uint64_t dense_equivalent_bytes) {
+  deltas_published_.Increment();
+  delta_coordinates_.Increment(static_cast<double>(coordinates));
+  delta_bytes_.Increment(static_cast<double>(bytes));
+  dense_equivalent_bytes_.Increment(static_cast<double>(dense_equivalent_bytes));
+  UpdateCompressionRatio();
+}
+
+void TrainerProbe::SnapshotPublished(uint64_t bytes) {
+  snapshots_published_.Increment();
+  snapshot_bytes_.Increment(static_cast<double>(bytes));
+  UpdateCompressionRatio();
+}
+
+void TrainerProbe::DenseEquivalent(uint64_t bytes) {
+  dense_equivalent_bytes_.Increment(static_cast<double>(bytes));
+  UpdateCompressionRatio();
+}
+
+void TrainerProbe::UpdateCompressionRatio() {
+  const double sent = delta_bytes_.Value() + snapshot_bytes_.Value();
+  if (sent > 0) compression_ratio_.Set(dense_equivalent_bytes_.Value() / sent);
 }
 
 void TrainerProbe::Retrained(double seconds) {

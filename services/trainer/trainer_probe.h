@@ -31,6 +31,13 @@ class TrainerProbe {
   void Retrained(double seconds);
   void CheckpointWritten() { checkpoints_.Increment(); }
 
+  // Deployment (deployment.h).
+  void DeltaPublished(uint64_t coordinates, uint64_t bytes, uint64_t dense_equivalent_bytes);
+  void DeltaPublishFailed() { delta_failures_.Increment(); }
+  void SnapshotPublished(uint64_t bytes);
+  void DenseEquivalent(uint64_t bytes);
+  void ResidualNorm(double norm) { residual_norm_.Set(norm); }
+
  private:
   prometheus::Family<prometheus::Gauge>& accuracy_family_;
   prometheus::Family<prometheus::Gauge>& loss_family_;
@@ -49,6 +56,16 @@ class TrainerProbe {
   prometheus::Histogram& retrain_seconds_;
   prometheus::Gauge& last_retrain_seconds_;
   prometheus::Counter& checkpoints_;
+  prometheus::Counter& deltas_published_;
+  prometheus::Counter& delta_bytes_;
+  prometheus::Counter& delta_coordinates_;
+  prometheus::Counter& dense_equivalent_bytes_;
+  prometheus::Counter& snapshot_bytes_;
+  prometheus::Counter& snapshots_published_;
+  prometheus::Counter& delta_failures_;
+  prometheus::Gauge& residual_norm_;
+  prometheus::Gauge& compression_ratio_;
+  void UpdateCompressionRatio();
 };
 
 }  // namespace streamtrain::trainer

@@ -4,6 +4,7 @@
 
 #include "streamtrain/kafka/consumer.h"
 #include "streamtrain/kafka/mock_cluster.h"
+#include "streamtrain/kafka/partition_reader.h"
 #include "streamtrain/kafka/producer.h"
 
 namespace streamtrain::kafka {
@@ -100,6 +101,51 @@ TEST_CASE("a consumer resumes where resume_offset says and commits what it is to
   auto consumer = Consumer::Create(options);
   REQUIRE(consumer.ok());
   CHECK(ConsumeAll(**consumer, 2) == std::vector<std::string>{"18", "19"});
+}
+
+}  // namespace streamtrain::kafka
+
+namespace streamtrain::kafka {
+
+TEST_CASE("a partition reader reads from any offset and seeks back", "[kafka][e2e]") {
+  auto cluster = Cluster();
+  auto producer = Producer::Create({.client = {.brokers = cluster->bootstraps()}});
+  REQUIRE(producer.ok());
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE((*producer)->Produce("t", "", "m" + std::to_string(i), {}, 0).ok());
+  }
+  REQUIRE((*producer)->Flush(std::chrono::seconds(30)).ok());
+
+  auto reader = PartitionReader::Create({.client = {.brokers = cluster->bootstraps()}});
+  REQUIRE(reader.ok());
+  const TopicPartition tp{"t", 0};
+  auto marks = (*reader)->QueryWatermarks(tp, std::chrono::seconds(10));
+  REQUIRE(marks.ok());
+  CHECK(marks->low == 0);
+  CHECK(marks->high == 10);
+
+  auto read = [&](size_t n) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (out.size() < n && std::chrono::steady_clock::now() < deadline) {
+      auto batch = (*reader)->PollBatch(100, std::chrono::milliseconds(100));
+      REQUIRE(batch.ok());
+      for (const auto& m : *batch) out.emplace_back(m.offset(), std::string(m.payload()));
+    }
+    return out;
+  };
+  REQUIRE((*reader)->Assign({{tp, 7}}).ok());
+  auto tail = read(3);
+  REQUIRE(tail.size() == 3);
+  CHECK(tail.front() == std::pair<int64_t, std::string>{7, "m7"});
+  CHECK((*reader)->positions().at(tp) == 10);
+
+  REQUIRE((*reader)->Seek(tp, 2).ok());
+  auto again = read(8);
+  REQUIRE(again.size() == 8);
+  CHECK(again.front() == std::pair<int64_t, std::string>{2, "m2"});
+  CHECK(again.back() == std::pair<int64_t, std::string>{9, "m9"});
+  CHECK_FALSE((*reader)->Seek({"other", 0}, 0).ok());
 }
 
 }  // namespace streamtrain::kafka

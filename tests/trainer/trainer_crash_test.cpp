@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "../support/child_process.h"
+#include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "streamtrain/dataset/open_source.h"
 #include "streamtrain/schema/record_codec.h"
@@ -23,23 +24,7 @@ constexpr uint64_t kInitial = 500;
 constexpr uint64_t kStream = 6000;
 
 void FillStore(const std::filesystem::path& path) {
-  store::StoreOptions so{.path = path};
-  so.schema.input_shape = {10};
-  so.schema.num_classes = 2;
-  auto store = store::HistoricalStore::Open(so);
-  REQUIRE(store.ok());
-  auto source = dataset::OpenSource({.spec = "hyperplane:seed=11", .limit = kInitial + kStream});
-  REQUIRE(source.ok());
-  std::vector<store::PendingRecord> batch;
-  int64_t offset = 0;
-  while (auto record = (*source)->Next()) {
-    store::PendingRecord pending;
-    pending.origin.topic = "records";
-    pending.origin.offset = Offset(offset++);
-    pending.encoded = schema::EncodeBinaryRecord(*record);
-    batch.push_back(std::move(pending));
-  }
-  REQUIRE((*store)->Append(batch).ok());
+  testing::HyperplaneStore(path, kInitial + kStream, "hyperplane:seed=11");
 }
 
 std::vector<std::string> TrainerArgs(const std::filesystem::path& store,

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "streamtrain/dataset/open_source.h"
 #include "streamtrain/schema/record_codec.h"
@@ -17,25 +18,7 @@ constexpr uint64_t kInitial = 200;
 
 // A store holding `n` hyperplane records (10 features, 2 classes).
 std::shared_ptr<store::HistoricalStore> MakeStore(const TempDir& dir, uint64_t n) {
-  store::StoreOptions so{.path = dir / "store"};
-  so.schema.input_shape = {10};
-  so.schema.num_classes = 2;
-  auto store = store::HistoricalStore::Open(so);
-  REQUIRE(store.ok());
-  auto source = dataset::OpenSource({.spec = "hyperplane:seed=5,noise=0.02,drift=0", .limit = n});
-  REQUIRE(source.ok());
-  std::vector<store::PendingRecord> batch;
-  for (uint64_t i = 0; i < n; ++i) {
-    auto record = (*source)->Next();
-    REQUIRE(record);
-    store::PendingRecord pending;
-    pending.origin.topic = "records";
-    pending.origin.offset = Offset(static_cast<int64_t>(i));
-    pending.encoded = schema::EncodeBinaryRecord(*record);
-    batch.push_back(std::move(pending));
-  }
-  REQUIRE((*store)->Append(batch).ok());
-  return std::shared_ptr<store::HistoricalStore>(std::move(store).value());
+  return testing::HyperplaneStore(dir / "store", n);
 }
 
 TrainerOptions SmallOptions(const TempDir& dir, const std::string& name) {

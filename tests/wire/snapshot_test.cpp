@@ -26,6 +26,19 @@ std::vector<float> RandomParams(size_t n, uint64_t seed) {
   return p;
 }
 
+// Recomputes the trailing CRC32C of an unsigned message after a test patched its bytes.
+void ResealCrc(std::string& message) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i + 4 < message.size(); ++i) {
+    crc ^= static_cast<uint8_t>(message[i]);
+    for (int b = 0; b < 8; ++b) crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
+  }
+  crc ^= 0xFFFFFFFFu;
+  for (int b = 0; b < 4; ++b) {
+    message[message.size() - 4 + b] = static_cast<char>((crc >> (8 * b)) & 0xFF);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("an 11M parameter snapshot reassembles out of order with duplicates", "[wire]") {
@@ -133,6 +146,75 @@ TEST_CASE("snapshot encoding edge cases", "[wire]") {
     SnapshotAssembler assembler({.max_parameter_count = 99});
     const auto chunks = *EncodeSnapshot(InfoFor(p, 1), p);
     REQUIRE(assembler.Add(chunks[0]).code() == ErrorCode::kResourceExhausted);
+  }
+}
+
+TEST_CASE("snapshot chunks carry the model spec", "[wire]") {
+  const std::vector<float> params = RandomParams(3000, 5);
+  SnapshotInfo info = InfoFor(params, 3);
+  info.model_spec = R"({"model":"lenet5","input_shape":[1,28,28],"num_classes":10,)"
+                    R"("feature_scale":0.00392156886,"feature_shift":0})";
+  const auto chunks = *EncodeSnapshot(info, params, 1024);
+  REQUIRE(chunks.size() > 2);
+  for (const auto& c : chunks) REQUIRE(c.size() <= 1024);
+  SnapshotAssembler assembler;
+  for (const auto& c : chunks) REQUIRE(assembler.Add(c).ok());
+  Result<AssembledSnapshot> snap = assembler.Take();
+  REQUIRE(snap.ok());
+  REQUIRE(snap->info.model_spec == info.model_spec);
+  REQUIRE(snap->info == info);
+
+  SECTION("at most 4096 bytes") {
+    SnapshotInfo big = info;
+    big.model_spec.assign(kMaxModelSpecBytes, 'x');
+    REQUIRE(EncodeSnapshot(big, params).ok());
+    big.model_spec.push_back('x');
+    REQUIRE(EncodeSnapshot(big, params).status().code() == ErrorCode::kInvalidArgument);
+  }
+  SECTION("chunks of one snapshot must agree on it") {
+    SnapshotInfo other = info;
+    other.model_spec = R"({"model":"mlp"})";
+    const auto other_chunks = *EncodeSnapshot(other, params, 1024);
+    SnapshotAssembler mixed;
+    REQUIRE(mixed.Add(chunks[0]).ok());
+    REQUIRE(mixed.Add(other_chunks[1]).code() == ErrorCode::kCorrupt);
+  }
+  SECTION("a spec length over the limit is rejected when decoding") {
+    std::string patched = chunks[0];
+    const uint16_t too_long = kMaxModelSpecBytes + 1;
+    patched[68] = static_cast<char>(too_long & 0xFF);
+    patched[69] = static_cast<char>(too_long >> 8);
+    ResealCrc(patched);
+    Result<SnapshotChunkHeader> header = PeekSnapshotChunk(patched);
+    REQUIRE(header.status().code() == ErrorCode::kCorrupt);
+    REQUIRE(header.status().message().find("model spec") != std::string::npos);
+  }
+}
+
+TEST_CASE("PeekSnapshotChunk reads the header without the key or the values", "[wire]") {
+  const std::vector<float> params = RandomParams(4000, 6);
+  SnapshotInfo info = InfoFor(params, 11);
+  info.model_spec = R"({"model":"logreg"})";
+  const std::optional<std::string> key =
+      GENERATE(std::optional<std::string>(), std::optional<std::string>("peek-key"));
+  const auto chunks = *EncodeSnapshot(info, params, 2048, key);
+  REQUIRE(chunks.size() > 3);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Result<SnapshotChunkHeader> header = PeekSnapshotChunk(chunks[i]);
+    REQUIRE(header.ok());
+    REQUIRE(header->info == info);
+    REQUIRE(header->chunk_index == i);
+    REQUIRE(header->chunk_count == chunks.size());
+  }
+  SECTION("damage is still caught by the CRC") {
+    std::string flipped = chunks[1];
+    flipped[80] ^= 0x01;
+    REQUIRE(PeekSnapshotChunk(flipped).status().code() == ErrorCode::kCorrupt);
+    for (size_t len = 0; len < chunks[1].size(); len += 97) {
+      REQUIRE(PeekSnapshotChunk(std::string_view(chunks[1]).substr(0, len)).status().code() ==
+              ErrorCode::kCorrupt);
+    }
+    REQUIRE(PeekSnapshotChunk("STWD not a snapshot").status().code() == ErrorCode::kCorrupt);
   }
 }
 

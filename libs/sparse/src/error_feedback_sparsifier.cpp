@@ -31,15 +31,8 @@ SparseUpdate ErrorFeedbackSparsifier::Select(std::span<float> update_in_residual
   assert(update_in_residual_out.size() >= LayoutEnd(layout_));
   float* residual = update_in_residual_out.data();
   SparseUpdate update;
+  // Takes the selected values out of the residual (ResidualValues::Take).
   selection_->Select(internal::ResidualValues{residual}, iteration, update);
-  // The value moves from the residual to the update unchanged: no arithmetic, no loss.
-  for (TensorUpdate& t : update.tensors) {
-    t.values.resize(t.indices.size());
-    for (size_t j = 0; j < t.indices.size(); ++j) {
-      t.values[j] = residual[t.indices[j]];
-      residual[t.indices[j]] = 0.0f;
-    }
-  }
   return update;
 }
 

@@ -29,11 +29,8 @@ SparseUpdate ShadowSelector::Select(std::span<const float> trained, std::span<co
   const float* t = trained.data();
   const float* s = served.data();
   SparseUpdate update;
+  // Values are the trained ones (DifferenceValues::Take).
   selection_->Select(internal::DifferenceValues{t, s}, iteration, update);
-  for (TensorUpdate& tensor : update.tensors) {
-    tensor.values.resize(tensor.indices.size());
-    for (size_t j = 0; j < tensor.indices.size(); ++j) tensor.values[j] = t[tensor.indices[j]];
-  }
   return update;
 }
 

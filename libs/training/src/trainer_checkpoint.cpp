@@ -40,6 +40,8 @@ enum Tag : uint32_t {
   kRngState,
   kWrittenAt,
   kParametersDigest,
+  kServedDigest,
+  kDeploymentState,
 };
 
 void PutField(std::string& out, uint32_t tag, std::string_view bytes) {
@@ -106,6 +108,8 @@ Status TrainerCheckpoint::Write(const std::filesystem::path& dir) const {
                           .count();
   PutPod(out, kWrittenAt, now);
   PutPod(out, kParametersDigest, parameters_digest);
+  PutPod(out, kServedDigest, served_digest);
+  PutField(out, kDeploymentState, deployment_state);
   const uint64_t crc =
       crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
   PutPod(out, kEnd, crc);
@@ -225,6 +229,12 @@ Result<TrainerCheckpoint> TrainerCheckpoint::Read(const std::filesystem::path& d
         break;
       case kParametersDigest:
         ok = GetPod(bytes, &cp.parameters_digest);
+        break;
+      case kServedDigest:
+        ok = GetPod(bytes, &cp.served_digest);
+        break;
+      case kDeploymentState:
+        cp.deployment_state = bytes;
         break;
       default:
         break;  // a field from a newer writer: skipped

@@ -15,7 +15,7 @@ using internal::ByteReader;
 
 constexpr std::string_view kSnapshotMagic = "STWS";
 constexpr size_t kFlagsOffset = 5;
-constexpr size_t kFixedHeaderBytes = 68;  // up to the model id
+constexpr size_t kFixedHeaderBytes = 70;  // up to the model id
 
 uint64_t ChunkCount(uint64_t parameter_count, uint64_t values_per_chunk) {
   const uint64_t whole = parameter_count / values_per_chunk;
@@ -42,18 +42,25 @@ Result<ParsedChunk> ParseChunk(std::string_view bytes, const std::optional<std::
   ST_ASSIGN_OR_RETURN(std::string_view body,
                       internal::Unseal(bytes, kFlagsOffset, key, "snapshot chunk"));
   ByteReader r(body);
-  std::string_view skipped, model_id;
+  std::string_view skipped, model_id, model_spec;
   uint8_t model_id_len = 0, reserved = 0;
   uint64_t id = 0, sequence = 0, offset = 0, digest = 0, fingerprint = 0, count = 0;
-  uint64_t index = 0, chunks = 0, per_chunk = 0;
+  uint64_t index = 0, chunks = 0, per_chunk = 0, spec_len = 0;
   if (!r.ReadBytes(kFlagsOffset + 1, &skipped) || !r.ReadU8(&model_id_len) ||
       !r.ReadU8(&reserved) || !r.ReadFixed(8, &id) || !r.ReadFixed(8, &sequence) ||
       !r.ReadFixed(8, &offset) || !r.ReadFixed(8, &digest) || !r.ReadFixed(8, &fingerprint) ||
       !r.ReadFixed(8, &count) || !r.ReadFixed(4, &index) || !r.ReadFixed(4, &chunks) ||
-      !r.ReadFixed(4, &per_chunk) || !r.ReadBytes(model_id_len, &model_id)) {
+      !r.ReadFixed(4, &per_chunk) || !r.ReadFixed(2, &spec_len)) {
     return Corrupt("snapshot chunk: truncated header");
   }
   if (reserved != 0) return Corrupt("snapshot chunk: reserved byte not zero");
+  if (spec_len > kMaxModelSpecBytes) {
+    return Corrupt("snapshot chunk: model spec of " + std::to_string(spec_len) + " bytes exceeds " +
+                   std::to_string(kMaxModelSpecBytes));
+  }
+  if (!r.ReadBytes(model_id_len, &model_id) || !r.ReadBytes(spec_len, &model_spec)) {
+    return Corrupt("snapshot chunk: truncated header");
+  }
   if (per_chunk == 0) return Corrupt("snapshot chunk: zero values per chunk");
   if (chunks != ChunkCount(count, per_chunk)) {
     return Corrupt("snapshot chunk: chunk count does not match parameter count");
@@ -63,8 +70,14 @@ Result<ParsedChunk> ParseChunk(std::string_view bytes, const std::optional<std::
   const uint64_t values = std::min<uint64_t>(per_chunk, count - std::min(count, first));
   if (r.remaining() != values * 4) return Corrupt("snapshot chunk: payload length mismatch");
   ParsedChunk c;
-  c.info = SnapshotInfo{std::string(model_id), id,   sequence, static_cast<int64_t>(offset), digest,
-                        fingerprint,           count};
+  c.info = SnapshotInfo{std::string(model_id),
+                        id,
+                        sequence,
+                        static_cast<int64_t>(offset),
+                        digest,
+                        fingerprint,
+                        count,
+                        std::string(model_spec)};
   c.chunk_index = static_cast<uint32_t>(index);
   c.chunk_count = static_cast<uint32_t>(chunks);
   c.values_per_chunk = static_cast<uint32_t>(per_chunk);
@@ -74,6 +87,11 @@ Result<ParsedChunk> ParseChunk(std::string_view bytes, const std::optional<std::
 
 }  // namespace
 
+Result<SnapshotChunkHeader> PeekSnapshotChunk(std::string_view bytes) {
+  ST_ASSIGN_OR_RETURN(ParsedChunk c, ParseChunk(bytes, std::nullopt));
+  return SnapshotChunkHeader{std::move(c.info), c.chunk_index, c.chunk_count};
+}
+
 Result<std::vector<std::string>> EncodeSnapshot(const SnapshotInfo& info,
                                                 std::span<const float> params, size_t chunk_bytes,
                                                 const std::optional<std::string>& hmac_key) {
@@ -81,7 +99,11 @@ Result<std::vector<std::string>> EncodeSnapshot(const SnapshotInfo& info,
     return InvalidArgument("snapshot: params.size() != parameter_count");
   }
   if (info.model_id.size() > 255) return InvalidArgument("snapshot: model_id over 255 bytes");
-  const size_t overhead = kFixedHeaderBytes + info.model_id.size() +
+  if (info.model_spec.size() > kMaxModelSpecBytes) {
+    return InvalidArgument("snapshot: model_spec over " + std::to_string(kMaxModelSpecBytes) +
+                           " bytes");
+  }
+  const size_t overhead = kFixedHeaderBytes + info.model_id.size() + info.model_spec.size() +
                           (hmac_key.has_value() ? internal::kHmacBytes : 0) + internal::kCrcBytes;
   if (chunk_bytes < overhead + 4) {
     return InvalidArgument("snapshot: chunk_bytes " + std::to_string(chunk_bytes) +
@@ -111,7 +133,9 @@ Result<std::vector<std::string>> EncodeSnapshot(const SnapshotInfo& info,
     internal::PutFixed(c, i, 4);
     internal::PutFixed(c, chunks, 4);
     internal::PutFixed(c, per_chunk, 4);
+    internal::PutFixed(c, info.model_spec.size(), 2);
     c += info.model_id;
+    c += info.model_spec;
     for (uint64_t j = 0; j < values; ++j) {
       internal::PutFixed(c, std::bit_cast<uint32_t>(params[first + j]), 4);
     }

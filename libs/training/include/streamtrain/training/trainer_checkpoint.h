@@ -37,6 +37,9 @@ struct TrainerCheckpoint {
   uint64_t parameters = 0;  // trainable parameter count
   uint64_t layout_fingerprint = 0;
   uint64_t parameters_digest = 0;  // DigestParameters (common) of the saved parameters
+  // Digest of the served parameters (what replicas hold at `version`): equal to
+  // parameters_digest except with --feedback shadow, where the trained model runs ahead.
+  uint64_t served_digest = 0;
 
   // Prequential summary, duplicated from the evaluator state for inspection tools.
   uint64_t prequential_count = 0;
@@ -49,6 +52,7 @@ struct TrainerCheckpoint {
   std::string sampler_state;      // HistorySampler::SerializeState
   std::string prequential_state;  // PrequentialEvaluator::SerializeState
   std::string rng_state;          // the trainer's own RNG (initial-training shuffles)
+  std::string deployment_state;   // Deployer::SerializeState: residual, served copy, ids
 
   int64_t written_at_ms = 0;  // wall-clock time of Write()
 

@@ -25,6 +25,7 @@ namespace streamtrain::wire {
 
 inline constexpr uint8_t kSnapshotFormatVersion = 1;
 inline constexpr size_t kMaxSnapshotChunkBytes = 512 * 1024;
+inline constexpr size_t kMaxModelSpecBytes = 4096;
 
 struct SnapshotInfo {
   std::string model_id;             // at most 255 bytes
@@ -34,17 +35,34 @@ struct SnapshotInfo {
   uint64_t digest = 0;              // DigestParameters of the parameters
   uint64_t layout_fingerprint = 0;  // identifies the parameter layout
   uint64_t parameter_count = 0;     // total parameters
+  // How to build the inference model, JSON text (at most 4096 bytes), e.g.
+  // {"model":"lenet5","input_shape":[1,28,28],"num_classes":10,"feature_scale":0.00392156886,
+  //  "feature_shift":0}. Opaque to the wire format; empty when the producer has none.
+  std::string model_spec;
 
   bool operator==(const SnapshotInfo&) const = default;
 };
 
+// The header of one chunk: what a replica needs to decide whether to assemble it.
+struct SnapshotChunkHeader {
+  SnapshotInfo info;
+  uint32_t chunk_index = 0;  // 0..chunk_count-1
+  uint32_t chunk_count = 0;  // chunks in this snapshot, >= 1
+};
+
 // Splits `params` into chunks of at most `chunk_bytes` bytes (HMAC-SHA256 signed when
 // `hmac_key` is set). kInvalidArgument when params.size() != info.parameter_count, the model
-// id is too long, or chunk_bytes cannot hold one value.
+// id or model spec is too long, or chunk_bytes cannot hold one value.
 Result<std::vector<std::string>> EncodeSnapshot(
     const SnapshotInfo& info, std::span<const float> params,
     size_t chunk_bytes = kMaxSnapshotChunkBytes,
     const std::optional<std::string>& hmac_key = std::nullopt);
+
+// Parses only the header of a chunk, after checking its CRC32C: no HMAC check (a signed
+// chunk is not authenticated by this) and no copy of the values. For skipping chunks of
+// snapshots a replica does not need and finding where the newest snapshot starts; feed the
+// chunks it keeps to a SnapshotAssembler, which checks everything. kCorrupt as Add.
+Result<SnapshotChunkHeader> PeekSnapshotChunk(std::string_view bytes);
 
 struct AssembledSnapshot {
   SnapshotInfo info;

@@ -1,0 +1,868 @@
+// streamtrain_bench_deploy: the thesis' sparse-deployment table on Fashion-MNIST (LeNet-5,
+// proactive t = 8): what a replica serves, and what it costs to keep it up to date, for no
+// sparsity, top-k and random-k at several ratios, in both feedback modes, against a full
+// snapshot per iteration.
+//
+// 1. A store holds the first initial + stream training records in file order.
+// 2. One initial model: a proactive TrainerApp without deployment trains initial_epochs over
+//    the first initial_records and writes its checkpoint (the trainer benchmark's protocol).
+// 3. Each configuration resumes a copy of that checkpoint with deployment on, publishing to
+//    its own in-process mock Kafka cluster, and Step()s over the stream. Before each Step a
+//    separate model holding the served parameters (Deployer::served(), what every replica
+//    holds) scores the t new records: the served prequential accuracy.
+//
+// Prints a table and writes deploy.md, deploy.csv, deploy_curves.csv and, with gnuplot,
+// deploy.png into --out. A benchmark never fails on timing or accuracy; it fails (exit 1)
+// only when a run is wrong: in train feedback (and dense) the served model must be the
+// trainer's own, bit for bit, so both prequential evaluations must agree exactly; exact
+// top-k and the sampled threshold must select the same coordinates, hence agree exactly;
+// every delta must reach the topic.
+#include <prometheus/registry.h>
+#include <spdlog/fmt/fmt.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "streamtrain/common/stop_source.h"
+#include "streamtrain/dataset/open_source.h"
+#include "streamtrain/kafka/mock_cluster.h"
+#include "streamtrain/kafka/partition_reader.h"
+#include "streamtrain/schema/record_codec.h"
+#include "streamtrain/store/historical_store.h"
+#include "streamtrain/training/prequential_evaluator.h"
+#include "streamtrain/training/trainer_checkpoint.h"
+#include "support/report.h"
+#include "trainer_app.h"
+
+namespace streamtrain::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using sparse::FeedbackMode;
+using sparse::SparsifierKind;
+using trainer::DeployMode;
+
+// The trainer benchmark's setup: LeNet-5, Adam 1e-3, b = 128, standardised pixels.
+constexpr float kPixelMean = 0.286f;
+constexpr float kPixelStd = 0.353f;
+constexpr float kPixelScale = 1.0f / (255.0f * kPixelStd);
+constexpr float kPixelShift = -kPixelMean / kPixelStd;
+constexpr size_t kBatch = 128;
+constexpr size_t kTrigger = 8;
+constexpr uint64_t kPrequentialWindow = 1000;
+constexpr uint64_t kCurveEvery = 500;  // records between two points of the curves
+constexpr size_t kTestBatch = 1000;
+constexpr size_t kStoreAppendBatch = 2000;
+constexpr const char* kDeltasTopic = "model.deltas";
+constexpr const char* kSnapshotsTopic = "model.snapshots";
+
+struct BenchOptions {
+  std::vector<std::string> configs = {"off",
+                                      "dense",
+                                      "none",
+                                      "topk-1%-train",
+                                      "topk-1%-shadow",
+                                      "topk-0.1%-train",
+                                      "topk-0.1%-shadow",
+                                      "topk-0.01%-train",
+                                      "topk-0.01%-shadow",
+                                      "randomk-1%-train",
+                                      "randomk-1%-shadow",
+                                      "threshold-1%-train"};
+  uint64_t stream_records = 20000;
+  uint64_t initial_records = 10000;
+  uint64_t initial_epochs = 10;
+  std::string scope = "tensor";
+  int threads = 1;
+  uint64_t seed = 1;  // the models' initial weights, the trainer's sampling, random-k
+  fs::path out = STREAMTRAIN_BENCH_RESULTS_DIR;
+  fs::path scratch;  // where a private directory holds the store and checkpoints; empty: out/tmp
+  std::string log_level = "warn";
+};
+
+// One row: how the trainer deploys.
+struct ConfigSpec {
+  std::string name;  // as on the command line: off | dense | none | KIND-PCT%-FEEDBACK
+  DeployMode deploy = DeployMode::kSparse;
+  SparsifierKind kind = SparsifierKind::kNone;
+  double ratio = 1.0;
+  FeedbackMode feedback = FeedbackMode::kTrain;
+
+  // The served model is the trainer's own, bit for bit.
+  bool ServesTrainerModel() const {
+    return deploy != DeployMode::kSparse || feedback == FeedbackMode::kTrain;
+  }
+  std::string Label() const {
+    if (deploy == DeployMode::kOff) return "no deployment";
+    if (deploy == DeployMode::kDense) return "dense snapshot per iteration";
+    if (kind == SparsifierKind::kNone) return "no sparsity (dense delta)";
+    const std::string kind_label = kind == SparsifierKind::kTopK      ? "top-k"
+                                   : kind == SparsifierKind::kRandomK ? "random-k"
+                                                                      : "threshold";
+    return fmt::format("{} {:g}%", kind_label, ratio * 100);
+  }
+  std::string FeedbackLabel() const {
+    if (deploy != DeployMode::kSparse) return "-";
+    if (kind == SparsifierKind::kNone) return "(either)";
+    return std::string(sparse::FeedbackModeName(feedback));
+  }
+};
+
+Result<ConfigSpec> ParseConfigSpec(const std::string& text) {
+  if (text == "off") return ConfigSpec{.name = text, .deploy = DeployMode::kOff};
+  if (text == "dense") return ConfigSpec{.name = text, .deploy = DeployMode::kDense};
+  if (text == "none") return ConfigSpec{.name = text};
+  auto bad = [&] {
+    return InvalidArgument(fmt::format(
+        "--configs: unknown configuration '{}' (expected off, dense, none or "
+        "KIND-PCT%-FEEDBACK with KIND topk|threshold|randomk, FEEDBACK train|shadow, e.g. "
+        "topk-0.1%-shadow)",
+        text));
+  };
+  const size_t first = text.find('-');
+  const size_t last = text.rfind('-');
+  if (first == std::string::npos || first == last || text[last - 1] != '%') return bad();
+  ConfigSpec spec{.name = text};
+  auto kind = sparse::ParseSparsifierKind(text.substr(0, first));
+  auto feedback = sparse::ParseFeedbackMode(text.substr(last + 1));
+  const std::string pct = text.substr(first + 1, last - first - 2);
+  char* end = nullptr;
+  const double percent = std::strtod(pct.c_str(), &end);
+  if (!kind.ok() || *kind == SparsifierKind::kNone || !feedback.ok() || pct.empty() ||
+      *end != '\0' || !(percent > 0 && percent <= 100)) {
+    return bad();
+  }
+  spec.kind = *kind;
+  spec.feedback = *feedback;
+  spec.ratio = percent / 100;
+  return spec;
+}
+
+struct CurvePoint {
+  uint64_t records = 0;  // streamed records scored so far
+  training::PrequentialSnapshot served, trainer;
+};
+
+struct ConfigResult {
+  ConfigSpec spec;
+  bool frozen = false;  // the initial model alone, never updated
+  uint64_t iterations = 0;
+  double training_s = 0;     // the Step() loop and the final flush
+  double publish_s = 0;      // the publish phase, inside training_s
+  uint64_t coordinates = 0;  // published during the stream (dense: N per snapshot)
+  uint64_t bytes = 0;        // deltas and snapshots published during the stream
+  uint64_t start_snapshot_bytes = 0;
+  uint64_t snapshots = 0;  // published during the stream
+  uint64_t parameters = 0;
+  training::PrequentialSnapshot served, trainer;
+  double served_test_accuracy = 0, trainer_test_accuracy = 0;
+  std::vector<CurvePoint> curve;
+
+  double PerIteration(double v) const {
+    return iterations > 0 ? v / static_cast<double>(iterations) : 0;
+  }
+  double DenseBytesPerIteration() const { return 4.0 * static_cast<double>(parameters); }
+};
+
+struct TestSet {
+  std::vector<float> features;
+  std::vector<int32_t> labels;
+};
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The trainer's own loss (trainer_app.cpp), so the two evaluations can agree bit for bit.
+double CrossEntropy(const model::Prediction& p, int32_t label) {
+  return -std::log(std::max<double>(p.probabilities[static_cast<size_t>(label)], 1e-12));
+}
+
+Result<double> TestAccuracy(model::Model& model, const TestSet& test) {
+  const size_t width = model.feature_count();
+  const size_t n = test.labels.size();
+  uint64_t correct = 0;
+  for (size_t start = 0; start < n; start += kTestBatch) {
+    const size_t rows = std::min(kTestBatch, n - start);
+    ST_ASSIGN_OR_RETURN(
+        auto predictions,
+        model.Predict(std::span<const float>(test.features).subspan(start * width, rows * width),
+                      rows));
+    for (size_t i = 0; i < rows; ++i) correct += predictions[i].label == test.labels[start + i];
+  }
+  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0;
+}
+
+// Scores store records [lo, lo + rows) with `model` into `evaluator`.
+Status ScoreRecords(model::Model& model, const store::HistoricalStore& store, uint64_t lo,
+                    size_t rows, training::PrequentialEvaluator& evaluator) {
+  const size_t width = store.schema().feature_count();
+  std::vector<SequenceNumber> seqs;
+  for (uint64_t s = lo; s < lo + rows; ++s) seqs.emplace_back(s);
+  std::vector<float> features(rows * width);
+  std::vector<int32_t> labels(rows);
+  ST_RETURN_IF_ERROR(store.ReadBatch(seqs, features, labels));
+  ST_ASSIGN_OR_RETURN(auto predictions, model.Predict(features, rows));
+  for (size_t i = 0; i < rows; ++i) {
+    ST_RETURN_IF_ERROR(
+        evaluator.Record(predictions[i].label, labels[i], CrossEntropy(predictions[i], labels[i])));
+  }
+  return Status::Ok();
+}
+
+// The value of a counter, or the sum of a histogram's observations, with this label.
+double Metric(prometheus::Registry& registry, const std::string& name,
+              const std::string& phase = "") {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      const bool match =
+          phase.empty() || std::any_of(m.label.begin(), m.label.end(),
+                                       [&](const prometheus::ClientMetric::Label& l) {
+                                         return l.name == "phase" && l.value == phase;
+                                       });
+      if (!match) continue;
+      return family.type == prometheus::MetricType::Histogram ? m.histogram.sample_sum
+                                                              : m.counter.value;
+    }
+  }
+  return 0;
+}
+
+trainer::TrainerOptions MakeTrainerOptions(const BenchOptions& bench, const fs::path& store_path,
+                                           const fs::path& checkpoint_dir) {
+  trainer::TrainerOptions o;
+  o.store = store_path;
+  o.checkpoint_dir = checkpoint_dir;
+  o.model.model = "lenet5";
+  o.model.seed = bench.seed;
+  o.model.feature_scale = kPixelScale;
+  o.model.feature_shift = kPixelShift;
+  o.mode = trainer::TrainingMode::kProactive;
+  o.trigger = kTrigger;
+  o.batch = kBatch;
+  o.initial_records = bench.initial_records;
+  o.initial_epochs = bench.initial_epochs;
+  o.prequential_window = kPrequentialWindow;
+  o.checkpoint_every = std::numeric_limits<uint64_t>::max();
+  o.threads = bench.threads;
+  o.http.port = -1;
+  return o;
+}
+
+// Messages on partition 0 of `topic`: its high watermark (nothing is compacted or deleted).
+Result<int64_t> TopicEnd(const kafka::MockCluster& cluster, const std::string& topic) {
+  ST_ASSIGN_OR_RETURN(
+      auto reader, kafka::PartitionReader::Create({.client = {.brokers = cluster.bootstraps()}}));
+  ST_ASSIGN_OR_RETURN(auto marks, reader->QueryWatermarks({topic, 0}, 10s));
+  return marks.high;
+}
+
+// Streams one configuration from a copy of the initial checkpoint.
+Result<ConfigResult> RunConfig(const ConfigSpec& spec, const BenchOptions& bench,
+                               std::shared_ptr<store::HistoricalStore> store,
+                               const fs::path& initial_checkpoint, const fs::path& dir,
+                               const TestSet& test) {
+  ST_ASSIGN_OR_RETURN(auto cp, training::TrainerCheckpoint::Read(initial_checkpoint));
+  ST_RETURN_IF_ERROR(cp.Write(dir));
+  trainer::TrainerOptions options = MakeTrainerOptions(bench, store->options().path, dir);
+  std::unique_ptr<kafka::MockCluster> cluster;
+  if (spec.deploy != DeployMode::kOff) {
+    ST_ASSIGN_OR_RETURN(cluster, kafka::MockCluster::Create({.brokers = 1}));
+    ST_RETURN_IF_ERROR(cluster->CreateTopic(kDeltasTopic, 1));
+    ST_RETURN_IF_ERROR(cluster->CreateTopic(kSnapshotsTopic, 1));
+    options.kafka.brokers = cluster->bootstraps();
+    options.deployment.mode = spec.deploy;
+    options.deployment.model_id = "fashion-mnist";
+    options.deployment.deltas_topic = kDeltasTopic;
+    options.deployment.snapshots_topic = kSnapshotsTopic;
+    options.deployment.snapshot_every = 0;  // only the start snapshot
+    options.deployment.sparsifier.kind = spec.kind;
+    options.deployment.sparsifier.ratio = spec.ratio;
+    options.deployment.sparsifier.feedback = spec.feedback;
+    options.deployment.sparsifier.seed = bench.seed;
+    ST_ASSIGN_OR_RETURN(options.deployment.sparsifier.scope,
+                        sparse::ParseSparsifierScope(bench.scope));
+  }
+  auto registry = std::make_shared<prometheus::Registry>();
+  ST_ASSIGN_OR_RETURN(auto app, trainer::TrainerApp::Create(options, registry, store));
+  StopSource stop;
+  ST_RETURN_IF_ERROR(app->Initialise(stop));
+  const trainer::TrainerProgress resumed = app->progress();
+  if (resumed.cursor != bench.initial_records || resumed.version != 0 ||
+      resumed.records_trained != 0 || app->prequential().count != 0) {
+    return Internal(fmt::format(
+        "{} did not resume from the initial model: cursor {}, version {}, {} records trained",
+        spec.name, resumed.cursor, resumed.version, resumed.records_trained));
+  }
+
+  ConfigResult result{.spec = spec, .parameters = app->model().ParameterCount()};
+  result.start_snapshot_bytes =
+      static_cast<uint64_t>(Metric(*registry, "streamtrain_snapshot_bytes_total"));
+  const double start_snapshots = Metric(*registry, "streamtrain_snapshots_published_total");
+
+  // What a replica holds: the served parameters, in a model of its own.
+  ST_ASSIGN_OR_RETURN(auto served_model, model::Model::Create(app->model().options()));
+  auto load_served = [&]() -> Status {
+    if (app->deployer()) return served_model->SetParameters(app->deployer()->served());
+    return served_model->SetParameters(app->model().GetParameters());
+  };
+  ST_RETURN_IF_ERROR(load_served());
+  ST_ASSIGN_OR_RETURN(auto served,
+                      training::PrequentialEvaluator::Create({.window = kPrequentialWindow}));
+
+  const uint64_t end = bench.initial_records + bench.stream_records;
+  uint64_t next_point = kCurveEvery;
+  Clock::duration stepping{};
+  while (app->progress().records_trained < bench.stream_records) {
+    const uint64_t cursor = app->progress().cursor;
+    if (cursor + kTrigger > end) break;  // t does not divide the stream
+    ST_RETURN_IF_ERROR(ScoreRecords(*served_model, *store, cursor, kTrigger, *served));
+    const auto started = Clock::now();
+    ST_ASSIGN_OR_RETURN(bool stepped, app->Step());
+    stepping += Clock::now() - started;
+    if (!stepped) return Internal(spec.name + ": the store ran out before the stream's end");
+    ST_RETURN_IF_ERROR(load_served());
+    if (app->progress().records_trained >= next_point) {
+      result.curve.push_back({served->Snapshot().count, served->Snapshot(), app->prequential()});
+      while (next_point <= app->progress().records_trained) next_point += kCurveEvery;
+    }
+  }
+  const auto flush_started = Clock::now();
+  ST_RETURN_IF_ERROR(app->FlushDeployment());
+  stepping += Clock::now() - flush_started;
+  result.training_s = Seconds(stepping);
+  if (result.curve.empty() || result.curve.back().records != served->Snapshot().count) {
+    result.curve.push_back({served->Snapshot().count, served->Snapshot(), app->prequential()});
+  }
+
+  const trainer::TrainerProgress p = app->progress();
+  result.iterations = p.iterations;
+  result.served = served->Snapshot();
+  result.trainer = app->prequential();
+  result.publish_s = Metric(*registry, "streamtrain_trainer_iteration_phase_seconds", "publish");
+  result.snapshots = static_cast<uint64_t>(
+      Metric(*registry, "streamtrain_snapshots_published_total") - start_snapshots);
+  const uint64_t snapshot_bytes =
+      static_cast<uint64_t>(Metric(*registry, "streamtrain_snapshot_bytes_total")) -
+      result.start_snapshot_bytes;
+  result.bytes =
+      static_cast<uint64_t>(Metric(*registry, "streamtrain_delta_bytes_total")) + snapshot_bytes;
+  result.coordinates =
+      spec.deploy == DeployMode::kDense
+          ? result.snapshots * result.parameters
+          : static_cast<uint64_t>(Metric(*registry, "streamtrain_delta_coordinates_total"));
+  ST_ASSIGN_OR_RETURN(result.served_test_accuracy, TestAccuracy(*served_model, test));
+  ST_ASSIGN_OR_RETURN(result.trainer_test_accuracy, TestAccuracy(app->model(), test));
+
+  // The run is wrong if any of these fails.
+  if (p.records_trained != result.served.count || result.trainer.count != result.served.count) {
+    return Internal(fmt::format("{}: {} records trained, {} scored by the trainer, {} served",
+                                spec.name, p.records_trained, result.trainer.count,
+                                result.served.count));
+  }
+  if (spec.ServesTrainerModel()) {
+    const std::vector<float> trained = app->model().GetParameters();
+    const std::vector<float> held = served_model->GetParameters();
+    if (!(result.served == result.trainer) ||
+        std::memcmp(trained.data(), held.data(), trained.size() * sizeof(float)) != 0) {
+      return Internal(fmt::format(
+          "{}: the served model is not the trainer's: served {} of {} correct, trainer {} of {}",
+          spec.name, result.served.correct, result.served.count, result.trainer.correct,
+          result.trainer.count));
+    }
+  }
+  if (cluster) {
+    const uint64_t expected_deltas = spec.deploy == DeployMode::kSparse ? p.iterations : 0;
+    ST_ASSIGN_OR_RETURN(int64_t deltas, TopicEnd(*cluster, kDeltasTopic));
+    const double failures = Metric(*registry, "streamtrain_delta_publish_failures_total");
+    if (static_cast<uint64_t>(deltas) != expected_deltas || failures != 0 ||
+        (spec.deploy == DeployMode::kSparse && result.snapshots != 0)) {
+      return Internal(fmt::format(
+          "{}: {} deltas on the topic for {} iterations, {} failed, {} snapshots after the start",
+          spec.name, deltas, p.iterations, failures, result.snapshots));
+    }
+  }
+  app.reset();  // flushes and closes the producer before its cluster goes away
+  return result;
+}
+
+// The initial model scoring the stream without ever being updated: zero bytes.
+Status ScoreFrozen(model::Model& model, const store::HistoricalStore& store, uint64_t lo,
+                   uint64_t hi, ConfigResult& result) {
+  ST_ASSIGN_OR_RETURN(auto evaluator,
+                      training::PrequentialEvaluator::Create({.window = kPrequentialWindow}));
+  for (uint64_t start = lo; start < hi; start += kCurveEvery) {
+    const size_t rows = std::min<uint64_t>(kCurveEvery, hi - start);
+    ST_RETURN_IF_ERROR(ScoreRecords(model, store, start, rows, *evaluator));
+    result.curve.push_back({evaluator->Snapshot().count, evaluator->Snapshot(), {}});
+  }
+  result.served = evaluator->Snapshot();
+  return Status::Ok();
+}
+
+// Dense bytes per iteration (N x 4) over the bytes published per iteration: "76.2x".
+std::string Compression(const ConfigResult& r) {
+  const double bytes = r.PerIteration(static_cast<double>(r.bytes));
+  return bytes > 0 ? fmt::format("{:.1f}x", r.DenseBytesPerIteration() / bytes) : "-";
+}
+
+std::string RenderTable(const std::vector<ConfigResult>& results) {
+  std::vector<std::vector<std::string>> cells = {
+      {"configuration", "feedback", "coords/iter.", "bytes/iter.", "compression", "KB/s",
+       "KB/1,000 records", "training (s)", "ms/iter.", "publish ms/iter.", "trainer acc.",
+       "served acc.", "served test acc."}};
+  for (const ConfigResult& r : results) {
+    if (r.frozen) {
+      cells.push_back({"initial model, never updated", "-", "0", "0", "-", "0", "0", "-", "-", "-",
+                       "-", fmt::format("{:.4f}", r.served.cumulative_accuracy),
+                       fmt::format("{:.4f}", r.served_test_accuracy)});
+      continue;
+    }
+    const bool deployed = r.spec.deploy != DeployMode::kOff;
+    const double records = static_cast<double>(r.served.count);
+    auto if_deployed = [&](std::string text) { return deployed ? text : std::string("-"); };
+    cells.push_back(
+        {r.spec.Label(), r.spec.FeedbackLabel(),
+         if_deployed(FormatNumber(r.PerIteration(static_cast<double>(r.coordinates)), 1)),
+         if_deployed(FormatNumber(r.PerIteration(static_cast<double>(r.bytes)), 0)),
+         if_deployed(Compression(r)),
+         if_deployed(FormatNumber(static_cast<double>(r.bytes) / 1e3 / r.training_s, 1)),
+         if_deployed(FormatNumber(static_cast<double>(r.bytes) / records, 1)),
+         FormatNumber(r.training_s, 1), FormatNumber(r.PerIteration(r.training_s) * 1e3, 2),
+         if_deployed(FormatNumber(r.PerIteration(r.publish_s) * 1e3, 3)),
+         fmt::format("{:.4f}", r.trainer.cumulative_accuracy),
+         fmt::format("{:.4f}", r.served.cumulative_accuracy),
+         fmt::format("{:.4f}", r.served_test_accuracy)});
+  }
+  return MarkdownTable(cells);
+}
+
+std::string RenderCsv(const std::vector<ConfigResult>& results) {
+  std::string out =
+      "config,label,deploy,sparsifier,ratio,feedback,parameters,iterations,training_s,"
+      "ms_per_iteration,publish_ms_per_iteration,coordinates_per_iteration,bytes_per_iteration,"
+      "dense_bytes_per_iteration,compression_ratio,bytes_per_second,bytes_per_1000_records,"
+      "start_snapshot_bytes,snapshots_after_start,records_scored,trainer_prequential_accuracy,"
+      "served_prequential_accuracy,served_final_window_accuracy,trainer_test_accuracy,"
+      "served_test_accuracy\n";
+  for (const ConfigResult& r : results) {
+    const double bytes_per_iteration = r.PerIteration(static_cast<double>(r.bytes));
+    const bool frozen_or_off = r.frozen || r.spec.deploy == DeployMode::kOff;
+    out += fmt::format(
+        "{},{},{},{},{},{},{},{},{:.3f},{:.3f},{:.4f},{:.1f},{:.1f},{:.0f},{},{:.0f},{:.1f},{},{},"
+        "{},{:.5f},{:.5f},{:.5f},{:.5f},{:.5f}\n",
+        r.frozen ? "initial" : r.spec.name,
+        CsvField(r.frozen ? "initial model (never updated)" : r.spec.Label()),
+        r.frozen ? "off" : trainer::DeployModeName(r.spec.deploy),
+        r.spec.deploy == DeployMode::kSparse ? sparse::SparsifierKindName(r.spec.kind) : "",
+        r.spec.deploy == DeployMode::kSparse ? fmt::format("{:g}", r.spec.ratio) : "",
+        r.spec.deploy == DeployMode::kSparse ? sparse::FeedbackModeName(r.spec.feedback) : "",
+        r.parameters, r.iterations, r.training_s, r.PerIteration(r.training_s) * 1e3,
+        r.PerIteration(r.publish_s) * 1e3, r.PerIteration(static_cast<double>(r.coordinates)),
+        bytes_per_iteration, r.DenseBytesPerIteration(),
+        frozen_or_off || bytes_per_iteration == 0
+            ? std::string()
+            : fmt::format("{:.2f}", r.DenseBytesPerIteration() / bytes_per_iteration),
+        r.training_s > 0 ? static_cast<double>(r.bytes) / r.training_s : 0,
+        r.served.count > 0
+            ? static_cast<double>(r.bytes) * 1e3 / static_cast<double>(r.served.count)
+            : 0,
+        r.start_snapshot_bytes, r.snapshots, r.served.count, r.trainer.cumulative_accuracy,
+        r.served.cumulative_accuracy, r.served.window_accuracy, r.trainer_test_accuracy,
+        r.served_test_accuracy);
+  }
+  return out;
+}
+
+std::string RenderCurves(const std::vector<ConfigResult>& results) {
+  std::string out =
+      "config,records,served_cumulative_accuracy,served_window_accuracy,"
+      "trainer_cumulative_accuracy,trainer_window_accuracy\n";
+  for (const ConfigResult& r : results) {
+    for (const CurvePoint& p : r.curve) {
+      out += fmt::format("{},{},{:.5f},{:.5f},{},{}\n", r.frozen ? "initial" : r.spec.name,
+                         p.records, p.served.cumulative_accuracy, p.served.window_accuracy,
+                         r.frozen ? "" : fmt::format("{:.5f}", p.trainer.cumulative_accuracy),
+                         r.frozen ? "" : fmt::format("{:.5f}", p.trainer.window_accuracy));
+    }
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : std::string(separator)) + p;
+  return out;
+}
+
+std::string Command(const BenchOptions& o) {
+  std::string cmd = fmt::format(
+      "build/bin/streamtrain_bench_deploy --configs {} --stream-records {} --initial-records {} "
+      "--initial-epochs {} --scope {} --threads {}",
+      Join(o.configs, ","), o.stream_records, o.initial_records, o.initial_epochs, o.scope,
+      o.threads);
+  if (o.seed != BenchOptions{}.seed) cmd += fmt::format(" --seed {}", o.seed);
+  if (o.out != BenchOptions{}.out) cmd += " --out " + o.out.string();
+  return cmd;
+}
+
+std::string ShellQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// deploy.png with bench/plot_deploy.gp; a missing gnuplot only skips it.
+std::string Plot(const fs::path& csv, const fs::path& curves, const fs::path& png,
+                 const std::vector<std::string>& names) {
+  const std::string gp_vars =
+      fmt::format("csv='{}'; curves='{}'; png='{}'; configs='{}'", csv.string(), curves.string(),
+                  png.string(), Join(names, " "));
+  const std::string script = STREAMTRAIN_BENCH_PLOT_SCRIPT;
+  const std::string replot = "gnuplot -e " + ShellQuote(gp_vars) + " " + ShellQuote(script);
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return "gnuplot not found: skipped " + png.string() +
+           " (install gnuplot-nox, then run: " + replot + ")";
+  }
+  if (std::system(replot.c_str()) != 0) return "gnuplot failed: " + replot;
+  return "";
+}
+
+const ConfigResult* Find(const std::vector<ConfigResult>& results, const std::string& name) {
+  for (const ConfigResult& r : results) {
+    if (!r.frozen && r.spec.name == name) return &r;
+  }
+  return nullptr;
+}
+
+// A few sentences read off the results: what each ratio costs in served accuracy against
+// what it saves in bytes, and train against shadow feedback.
+std::string Reading(const std::vector<ConfigResult>& results) {
+  std::string out;
+  const ConfigResult* none = Find(results, "none");
+  const ConfigResult* dense = Find(results, "dense");
+  const ConfigResult* off = Find(results, "off");
+  auto ms = [](const ConfigResult& r) { return r.PerIteration(r.training_s) * 1e3; };
+  auto publish_ms = [](const ConfigResult& r) { return r.PerIteration(r.publish_s) * 1e3; };
+  if (dense != nullptr) {
+    out += fmt::format(
+        "- Dense snapshots: {} bytes per iteration, {} KB/s of stream time; publishing takes "
+        "{:.2f} ms of the {:.2f} ms iteration",
+        FormatNumber(dense->PerIteration(static_cast<double>(dense->bytes)), 0),
+        FormatNumber(static_cast<double>(dense->bytes) / 1e3 / dense->training_s, 0),
+        publish_ms(*dense), ms(*dense));
+    out += off != nullptr ? fmt::format(" ({:.2f} ms without deployment).\n", ms(*off)) : ".\n";
+  }
+  if (none != nullptr) {
+    out += fmt::format(
+        "- No sparsity (a delta of every coordinate, bitmap-coded indices): {} bytes per "
+        "iteration ({:.1f}% of a dense copy), publish {:.2f} ms; served accuracy {:.4f}{}.\n",
+        FormatNumber(none->PerIteration(static_cast<double>(none->bytes)), 0),
+        100 * none->PerIteration(static_cast<double>(none->bytes)) / none->DenseBytesPerIteration(),
+        publish_ms(*none), none->served.cumulative_accuracy,
+        off != nullptr
+            ? fmt::format(" (without deployment {:.4f})", off->trainer.cumulative_accuracy)
+            : "");
+  }
+  const ConfigResult* reference = none != nullptr ? none : (dense != nullptr ? dense : off);
+  for (const ConfigResult& r : results) {
+    if (r.frozen || r.spec.deploy != DeployMode::kSparse || r.spec.kind == SparsifierKind::kNone) {
+      continue;
+    }
+    const double bytes = r.PerIteration(static_cast<double>(r.bytes));
+    std::string line =
+        fmt::format("- {}, {} feedback: served accuracy {:.4f}", r.spec.Label(),
+                    sparse::FeedbackModeName(r.spec.feedback), r.served.cumulative_accuracy);
+    if (reference != nullptr) {
+      line +=
+          fmt::format(" ({:+.2f} points against {})",
+                      100 * (r.served.cumulative_accuracy - reference->served.cumulative_accuracy),
+                      reference == none ? "no sparsity" : reference->spec.Label());
+    }
+    line += fmt::format(
+        ", test {:.4f}, for {} bytes per iteration, {:.0f}x fewer than a dense "
+        "copy",
+        r.served_test_accuracy, FormatNumber(bytes, 0),
+        bytes > 0 ? r.DenseBytesPerIteration() / bytes : 0.0);
+    if (r.spec.feedback == FeedbackMode::kShadow) {
+      line += fmt::format("; the trainer itself (dense training) scores {:.4f}",
+                          r.trainer.cumulative_accuracy);
+      const std::string twin = r.spec.name.substr(0, r.spec.name.rfind('-')) + "-train";
+      if (const ConfigResult* train = Find(results, twin)) {
+        line += fmt::format(", train feedback serves {:.4f}", train->served.cumulative_accuracy);
+      }
+    }
+    out += line + ".\n";
+  }
+  const ConfigResult& frozen = results.front();
+  if (frozen.frozen) {
+    out += fmt::format("- Never updating the served model (0 bytes) scores {:.4f} (test {:.4f}).\n",
+                       frozen.served.cumulative_accuracy, frozen.served_test_accuracy);
+  }
+  return out;
+}
+
+Status Run(const BenchOptions& options) {
+  const auto bench_start = Clock::now();
+  std::vector<ConfigSpec> specs;
+  for (const std::string& c : options.configs) {
+    ST_ASSIGN_OR_RETURN(ConfigSpec spec, ParseConfigSpec(c));
+    specs.push_back(std::move(spec));
+  }
+  ST_RETURN_IF_ERROR(sparse::ParseSparsifierScope(options.scope).status());
+  std::error_code ec;
+  fs::create_directories(options.out, ec);
+  if (ec) return IoError("create " + options.out.string() + ": " + ec.message());
+  ST_ASSIGN_OR_RETURN(auto scratch_dir,
+                      ScratchDir::Create(options.out, options.scratch, "deploy-bench"));
+  const fs::path& scratch = scratch_dir->path();
+
+  // The store: the first initial + stream training records, in file order.
+  const uint64_t total = options.initial_records + options.stream_records;
+  ST_ASSIGN_OR_RETURN(auto source, dataset::OpenSource({.spec = "fashion-mnist", .limit = total}));
+  const schema::RecordSchema schema = source->schema();
+  std::shared_ptr<store::HistoricalStore> store;
+  {
+    ST_ASSIGN_OR_RETURN(
+        auto opened,
+        store::HistoricalStore::Open({.path = scratch / "store", .schema = schema, .sync = false}));
+    store = std::move(opened);
+  }
+  std::vector<store::PendingRecord> batch;
+  uint64_t loaded = 0;
+  while (auto record = source->Next()) {
+    store::PendingRecord pending;
+    pending.origin = {"bench", PartitionId(0), Offset(static_cast<int64_t>(loaded++))};
+    pending.encoded = schema::EncodeBinaryRecord(*record);
+    batch.push_back(std::move(pending));
+    if (batch.size() == kStoreAppendBatch) {
+      ST_RETURN_IF_ERROR(store->Append(batch).status());
+      batch.clear();
+    }
+  }
+  if (!batch.empty()) ST_RETURN_IF_ERROR(store->Append(batch).status());
+  if (store->Stats().records != total) {
+    return FailedPrecondition(fmt::format(
+        "fashion-mnist holds {} training records, the protocol needs {} (initial {} + stream {})",
+        store->Stats().records, total, options.initial_records, options.stream_records));
+  }
+  TestSet test;
+  ST_ASSIGN_OR_RETURN(auto test_source, dataset::OpenSource({.spec = "fashion-mnist",
+                                                             .split = dataset::Split::kTest}));
+  while (auto record = test_source->Next()) {
+    test.features.insert(test.features.end(), record->features.begin(), record->features.end());
+    test.labels.push_back(record->label);
+  }
+  std::cerr << fmt::format("store: {} training records; test split: {} records\n", total,
+                           test.labels.size());
+
+  // The initial model, shared by every configuration; trained without deployment.
+  std::vector<ConfigResult> results;
+  const fs::path initial_dir = scratch / "initial";
+  double initial_s = 0;
+  {
+    ST_ASSIGN_OR_RETURN(
+        auto app, trainer::TrainerApp::Create(
+                      MakeTrainerOptions(options, scratch / "store", initial_dir), nullptr, store));
+    StopSource stop;
+    const auto start = Clock::now();
+    ST_RETURN_IF_ERROR(app->Initialise(stop));
+    initial_s = Seconds(Clock::now() - start);
+    ConfigResult initial;
+    initial.spec = {.name = "initial", .deploy = DeployMode::kOff};
+    initial.frozen = true;
+    initial.parameters = app->model().ParameterCount();
+    ST_RETURN_IF_ERROR(ScoreFrozen(app->model(), *store, options.initial_records, total, initial));
+    ST_ASSIGN_OR_RETURN(initial.served_test_accuracy, TestAccuracy(app->model(), test));
+    initial.trainer_test_accuracy = initial.served_test_accuracy;
+    std::cerr << fmt::format(
+        "initial model: {} epochs over {} records in {:.1f} s; frozen prequential accuracy "
+        "{:.4f}, test accuracy {:.4f}\n",
+        options.initial_epochs, options.initial_records, initial_s,
+        initial.served.cumulative_accuracy, initial.served_test_accuracy);
+    results.push_back(std::move(initial));
+  }
+
+  for (const ConfigSpec& spec : specs) {
+    ST_ASSIGN_OR_RETURN(ConfigResult r,
+                        RunConfig(spec, options, store, initial_dir, scratch / spec.name, test));
+    std::cerr << fmt::format(
+        "{}: {} iterations in {:.1f} s ({:.2f} ms/iteration, publish {:.3f}); {:.0f} bytes and "
+        "{:.1f} coordinates per iteration; prequential accuracy trainer {:.4f}, served {:.4f}; "
+        "served test accuracy {:.4f}\n",
+        r.spec.name, r.iterations, r.training_s, r.PerIteration(r.training_s) * 1e3,
+        r.PerIteration(r.publish_s) * 1e3, r.PerIteration(static_cast<double>(r.bytes)),
+        r.PerIteration(static_cast<double>(r.coordinates)), r.trainer.cumulative_accuracy,
+        r.served.cumulative_accuracy, r.served_test_accuracy);
+    results.push_back(std::move(r));
+    fs::remove_all(scratch / spec.name, ec);
+  }
+
+  // Exact top-k and the sampled threshold choose the same k coordinates (ties to the lower
+  // index): their runs must agree exactly.
+  std::string same_selection, problem;
+  for (const ConfigResult& r : results) {
+    if (r.frozen || r.spec.deploy != DeployMode::kSparse ||
+        r.spec.kind != SparsifierKind::kThreshold) {
+      continue;
+    }
+    const std::string twin = "topk" + r.spec.name.substr(r.spec.name.find('-'));
+    const ConfigResult* topk = Find(results, twin);
+    if (topk == nullptr) continue;
+    if (!(topk->served == r.served) || topk->served_test_accuracy != r.served_test_accuracy ||
+        topk->bytes != r.bytes) {
+      problem += fmt::format(
+          "{} and {} selected different coordinates: served {} vs {} correct, {} vs {} bytes. ",
+          r.spec.name, twin, r.served.correct, topk->served.correct, r.bytes, topk->bytes);
+    } else {
+      same_selection += fmt::format(
+          "`{}` and `{}` agree exactly (served prequential and test accuracy, bytes), as they "
+          "must: both select the exact k largest. ",
+          r.spec.name, twin);
+    }
+  }
+
+  const std::string table = RenderTable(results);
+  std::cout << table;
+  const fs::path png = options.out / "deploy.png";
+  const fs::path csv = options.out / "deploy.csv";
+  const fs::path curves = options.out / "deploy_curves.csv";
+  ST_RETURN_IF_ERROR(WriteTextFile(csv, RenderCsv(results)));
+  ST_RETURN_IF_ERROR(WriteTextFile(curves, RenderCurves(results)));
+  // No deployment and threshold repeat other curves exactly (dense, top-k): not drawn.
+  std::vector<std::string> names = {"initial"};
+  for (const ConfigSpec& s : specs) {
+    if (s.deploy != DeployMode::kOff && s.kind != SparsifierKind::kThreshold) {
+      names.push_back(s.name);
+    }
+  }
+  const std::string plot_problem = Plot(csv, curves, png, names);
+  if (!plot_problem.empty()) std::cerr << plot_problem << "\n";
+  const double total_s = Seconds(Clock::now() - bench_start);
+
+  const uint64_t parameters = results.front().parameters;
+  uint64_t start_snapshot = 0;
+  for (const ConfigResult& r : results)
+    start_snapshot = std::max(start_snapshot, r.start_snapshot_bytes);
+  const std::string md = fmt::format(
+      "# Deployment benchmark: sparse deltas against full snapshots\n\n"
+      "```\n{}\n```\n\n"
+      "Run {} on {} CPUs (`nproc`), {}; {} intra-op thread(s); the whole run took {:.0f} s.\n\n"
+      "{}\n"
+      "{}"
+      "{}"
+      "LeNet-5 has {} parameters: a dense copy is {} bytes per iteration (compression divides "
+      "it by the bytes published per iteration). Every deployed configuration also published "
+      "one start snapshot of {} bytes, not counted in the table. {}\n\n"
+      "## Reading\n\n{}\n"
+      "## How it was measured\n\n"
+      "Fashion-MNIST's first {} training records (file order) go into an LMDB historical "
+      "store. A proactive `TrainerApp` without deployment trains the initial model on the "
+      "first {} records for {} epochs (LeNet-5, Adam lr 1e-3, b = {}, seed {}, pixels "
+      "standardised as (x / 255 - 0.286) / 0.353) and writes its checkpoint; every "
+      "configuration resumes a copy of it (a fresh deployment start: the checkpoint holds no "
+      "deployment state) and calls `Step()` (proactive, t = {}) until it has streamed {} "
+      "records. Each deployed configuration publishes to its own in-process mock Kafka "
+      "cluster (librdkafka), topics `model.deltas` and `model.snapshots` with one partition, "
+      "`snapshot_every` 0: after the start snapshot, `--deploy sparse` publishes one delta "
+      "per iteration (f32 new values, `--scope {}`: k = max(1, round(ratio x size)) per "
+      "tensor, so LeNet-5's ten tensors carry at least ten coordinates) and `--deploy "
+      "dense` one full snapshot per iteration. `no sparsity` is `--sparsifier none`: a delta "
+      "of every coordinate, in either feedback mode the same run (the served model follows "
+      "the trained one exactly). `no deployment` is the same training with deployment off.\n\n"
+      "Served accuracy is what a replica gets: before each `Step()` a separate model "
+      "holding `Deployer::served()` scores the t new records (test-then-train), "
+      "cumulatively over the stream; served test accuracy scores the 10,000-record test "
+      "split with the served model at the end. Trainer accuracy is the trainer's own "
+      "prequential accuracy. With `--feedback train` (and with dense snapshots or no "
+      "sparsity) the model is reset to the served parameters every iteration, so the two "
+      "are the same model: the benchmark checks that both evaluations agree bit for bit "
+      "and the parameters are identical, and fails otherwise. With `--feedback shadow` the "
+      "trainer trains densely and the replicas get the k largest differences, so the "
+      "trainer's accuracy is that of dense training and the served one lags behind it. "
+      "Training time is the wall-clock time of the `Step()` loop, deployment included, plus "
+      "the final flush of the producer (the served model's scoring is not timed); publish is "
+      "the `publish` phase of `streamtrain_trainer_iteration_phase_seconds` (selection, "
+      "encoding, the decode-and-apply to the served copy, and handing the bytes to the "
+      "producer; a dense snapshot also waits until everything sent is acknowledged and asks for "
+      "the deltas topic's end offset, which the snapshot records). Bytes "
+      "are `streamtrain_delta_bytes_total` plus `streamtrain_snapshot_bytes_total` after the "
+      "start snapshot, coordinates `streamtrain_delta_coordinates_total` (dense: N per "
+      "snapshot); KB/s divides the bytes by the training time, KB/1,000 records by the "
+      "records streamed. The benchmark checks that every delta reached the topic. Curves: "
+      "`deploy_curves.csv`, a point every {} records; the window is the last {} scored "
+      "records. The first row is the initial model scoring the stream without any update, "
+      "the floor of every configuration.\n",
+      Command(options), UtcNow(), AvailableCpus(), CpuModel(), options.threads, total_s, table,
+      plot_problem.empty()
+          ? "![Served prequential accuracy, and bytes per iteration against accuracy](deploy.png)"
+            "\n\n"
+          : "No plot: " + plot_problem + "\n\n",
+      problem.empty() ? "" : "**This run is wrong:** " + problem + "\n\n",
+      FormatNumber(static_cast<double>(parameters), 0),
+      FormatNumber(4.0 * static_cast<double>(parameters), 0),
+      FormatNumber(static_cast<double>(start_snapshot), 0), same_selection, Reading(results), total,
+      options.initial_records, options.initial_epochs, kBatch, options.seed, kTrigger,
+      options.stream_records, options.scope, kCurveEvery, kPrequentialWindow);
+  ST_RETURN_IF_ERROR(WriteTextFile(options.out / "deploy.md", md));
+  std::cerr << fmt::format("wrote deploy.md, deploy.csv, deploy_curves.csv{} into {} ({:.0f} s)\n",
+                           plot_problem.empty() ? ", deploy.png" : "", options.out.string(),
+                           total_s);
+  if (!problem.empty()) return Internal(problem);
+  return Status::Ok();
+}
+
+}  // namespace
+}  // namespace streamtrain::bench
+
+int main(int argc, char** argv) {
+  using namespace streamtrain;
+  bench::BenchOptions options;
+  CLI::App app{
+      "streamtrain_bench_deploy: the thesis' sparse-deployment table on Fashion-MNIST (LeNet-5, "
+      "proactive t = 8): served prequential accuracy, training time, coordinates and bytes per "
+      "iteration for no sparsity, top-k, random-k and dense snapshots. Writes deploy.md, "
+      "deploy.csv, deploy_curves.csv and deploy.png into --out."};
+  app.add_option("--configs", options.configs,
+                 "Configurations: off, dense, none, or KIND-PCT%-FEEDBACK (KIND topk|threshold|"
+                 "randomk, FEEDBACK train|shadow), e.g. topk-0.1%-shadow")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--stream-records", options.stream_records,
+                 "Records streamed after the initial ones")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--initial-records", options.initial_records,
+                 "Records the initial model is trained on")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--initial-epochs", options.initial_epochs, "Epochs of the initial training")
+      ->capture_default_str();
+  app.add_option("--scope", options.scope, "Where k is counted: tensor|global")
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "LibTorch intra-op threads")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--seed", options.seed, "Seed of the models' weights, sampling and random-k")
+      ->capture_default_str();
+  app.add_option("--out", options.out, "Directory for the results")->capture_default_str();
+  app.add_option("--scratch", options.scratch,
+                 "Directory for the temporary store and checkpoints, removed afterwards "
+                 "(default: OUT/tmp)");
+  app.add_option("--log-level", options.log_level, "trace|debug|info|warn|error|off")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  return bench::RunBenchmark(options.log_level, [&] { return bench::Run(options); });
+}

@@ -1,0 +1,457 @@
+#include "deployment.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "streamtrain/common/logging.h"
+#include "streamtrain/common/parameter_digest.h"
+#include "streamtrain/kafka/partition_reader.h"
+#include "streamtrain/kafka/producer.h"
+#include "streamtrain/wire/snapshot.h"
+#include "trainer_probe.h"
+
+namespace streamtrain::trainer {
+namespace {
+
+constexpr int32_t kPartition = 0;
+// Kafka's default message.max.bytes is 1 MiB; a delta must fit in one message.
+constexpr size_t kMaxDeltaBytes = 1000000;
+constexpr int64_t kNewestScanMessages = 64;  // how far back Start() looks for our versions
+constexpr char kStateMagic[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '1'};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t NowUs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+template <typename T>
+void Put(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+template <typename T>
+bool Get(std::string_view& in, T* value) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(value, in.data(), sizeof(T));
+  in.remove_prefix(sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+std::string_view DeployModeName(DeployMode mode) {
+  switch (mode) {
+    case DeployMode::kOff:
+      return "off";
+    case DeployMode::kSparse:
+      return "sparse";
+    case DeployMode::kDense:
+      return "dense";
+  }
+  return "unknown";
+}
+
+Result<DeployMode> ParseDeployMode(std::string_view text) {
+  if (text == "off") return DeployMode::kOff;
+  if (text == "sparse") return DeployMode::kSparse;
+  if (text == "dense") return DeployMode::kDense;
+  return InvalidArgument("--deploy: unknown mode '" + std::string(text) +
+                         "' (expected off|sparse|dense)");
+}
+
+Result<wire::ValueEncoding> ParseValueEncoding(std::string_view text) {
+  if (text == "f32") return wire::ValueEncoding::kF32New;
+  if (text == "f16") return wire::ValueEncoding::kF16Increment;
+  if (text == "bf16") return wire::ValueEncoding::kBf16Increment;
+  return InvalidArgument("--delta-values: unknown encoding '" + std::string(text) +
+                         "' (expected f32|f16|bf16)");
+}
+
+// --- DeploymentSink -------------------------------------------------------------------
+
+DeploymentSink::~DeploymentSink() {
+  // Outstanding deltas are flushed by the producer's destructor; the reader goes first
+  // (nothing it returned is still alive).
+  reader_.reset();
+  producer_.reset();
+}
+
+Result<std::unique_ptr<DeploymentSink>> DeploymentSink::Create(const kafka::ClientConfig& client,
+                                                               const DeploymentOptions& options) {
+  std::unique_ptr<DeploymentSink> sink(new DeploymentSink());
+  sink->options_ = options;
+  kafka::ProducerOptions producer{.client = client, .idempotent = true};
+  // A delta is worth the most the moment it is made: send it now rather than batch it.
+  producer.client.properties.try_emplace("linger.ms", "0");
+  producer.client.properties.try_emplace("socket.nagle.disable", "true");
+  ST_ASSIGN_OR_RETURN(sink->producer_, kafka::Producer::Create(producer));
+  ST_ASSIGN_OR_RETURN(sink->reader_, kafka::PartitionReader::Create({.client = client}));
+  return sink;
+}
+
+Status DeploymentSink::PublishDelta(std::string_view bytes) {
+  return producer_->Produce(options_.deltas_topic, options_.model_id, bytes, {}, kPartition);
+}
+
+Status DeploymentSink::PublishSnapshotChunk(std::string_view bytes) {
+  return producer_->Produce(options_.snapshots_topic, options_.model_id, bytes, {}, kPartition);
+}
+
+Status DeploymentSink::Flush() {
+  return producer_->Flush(options_.flush_timeout).WithContext("flush deployment");
+}
+
+Result<int64_t> DeploymentSink::DeltasEnd() {
+  ST_RETURN_IF_ERROR(Flush());
+  ST_ASSIGN_OR_RETURN(auto marks, reader_->QueryWatermarks({options_.deltas_topic, kPartition},
+                                                           options_.flush_timeout));
+  return marks.high;
+}
+
+uint64_t DeploymentSink::failed_deliveries() const { return producer_->counters().failed; }
+
+Result<std::optional<uint64_t>> DeploymentSink::NewestOn(const std::string& topic, bool deltas) {
+  const kafka::TopicPartition tp{topic, kPartition};
+  ST_ASSIGN_OR_RETURN(auto marks, reader_->QueryWatermarks(tp, options_.flush_timeout));
+  if (marks.high <= marks.low) return std::optional<uint64_t>{};
+  const int64_t from = std::max(marks.low, marks.high - kNewestScanMessages);
+  ST_RETURN_IF_ERROR(reader_->Assign({{tp, from}}));
+  std::optional<uint64_t> newest;
+  const auto deadline = std::chrono::steady_clock::now() + options_.flush_timeout;
+  while (reader_->positions().at(tp) < marks.high) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Unavailable("reading " + topic + " up to offset " + std::to_string(marks.high) +
+                         " timed out");
+    }
+    ST_ASSIGN_OR_RETURN(auto batch, reader_->PollBatch(64, std::chrono::milliseconds(200)));
+    for (const auto& message : batch) {
+      if (message.key() != options_.model_id) continue;
+      if (deltas) {
+        auto delta = wire::DecodeDelta(message.payload(), {.hmac_key = options_.hmac_key});
+        if (delta.ok() && delta->header.model_id == options_.model_id) {
+          newest = std::max(newest.value_or(0), delta->header.sequence);
+        }
+      } else {
+        auto chunk = wire::PeekSnapshotChunk(message.payload());
+        if (chunk.ok() && chunk->info.model_id == options_.model_id) {
+          newest = std::max(newest.value_or(0), chunk->info.sequence);
+        }
+      }
+    }
+  }
+  return newest;
+}
+
+Result<std::optional<uint64_t>> DeploymentSink::NewestPublishedVersion() {
+  ST_ASSIGN_OR_RETURN(auto from_deltas, NewestOn(options_.deltas_topic, /*deltas=*/true));
+  ST_ASSIGN_OR_RETURN(auto from_snapshots, NewestOn(options_.snapshots_topic, /*deltas=*/false));
+  if (!from_deltas) return from_snapshots;
+  if (!from_snapshots) return from_deltas;
+  return std::optional<uint64_t>(std::max(*from_deltas, *from_snapshots));
+}
+
+// --- Deployer -------------------------------------------------------------------------
+
+Deployer::Deployer(DeploymentOptions options, const model::ParameterLayout& layout,
+                   std::string spec, std::unique_ptr<DeploymentSink> sink, TrainerProbe* probe)
+    : options_(std::move(options)),
+      layout_fingerprint_(layout.fingerprint()),
+      model_spec_(std::move(spec)),
+      sink_(std::move(sink)),
+      probe_(probe) {
+  for (const auto& t : layout.tensors()) {
+    layout_.push_back({.offset = t.offset, .size = t.size});
+    sparse_layout_.push_back({.offset = t.offset, .size = t.size});
+  }
+}
+
+Deployer::~Deployer() = default;
+
+Result<std::unique_ptr<Deployer>> Deployer::Create(const DeploymentOptions& options,
+                                                   const model::ParameterLayout& layout,
+                                                   std::string model_spec,
+                                                   std::unique_ptr<DeploymentSink> sink,
+                                                   TrainerProbe* probe) {
+  if (options.mode == DeployMode::kOff) return InvalidArgument("--deploy: off has no deployer");
+  if (!sink) return InvalidArgument("--brokers: deployment needs a Kafka cluster");
+  if (options.model_id.empty() || options.model_id.size() > wire::kMaxModelIdBytes) {
+    return InvalidArgument("--model-id: must be 1 to 255 bytes");
+  }
+  ST_RETURN_IF_ERROR(sparse::ValidateSparsifierOptions(options.sparsifier));
+  std::unique_ptr<Deployer> d(
+      new Deployer(options, layout, std::move(model_spec), std::move(sink), probe));
+  if (options.mode == DeployMode::kSparse) {
+    if (options.sparsifier.feedback == sparse::FeedbackMode::kTrain) {
+      ST_ASSIGN_OR_RETURN(d->sparsifier_, sparse::ErrorFeedbackSparsifier::Create(
+                                              options.sparsifier, d->sparse_layout_));
+      d->residual_.assign(layout.parameter_count(), 0.0f);
+    } else {
+      ST_ASSIGN_OR_RETURN(d->shadow_,
+                          sparse::ShadowSelector::Create(options.sparsifier, d->sparse_layout_));
+    }
+  }
+  return d;
+}
+
+Result<uint64_t> Deployer::Start(std::span<const float> params, uint64_t version,
+                                 std::string_view state) {
+  static auto log = GetLogger("deploy");
+  served_.assign(params.begin(), params.end());
+  if (!state.empty()) ST_RETURN_IF_ERROR(RestoreState(state, params));
+  served_digest_ = DigestParameters(served_);
+  ST_ASSIGN_OR_RETURN(auto newest, sink_->NewestPublishedVersion());
+  if (newest && *newest > version) {
+    // Versions up to *newest went out after our checkpoint and died with the previous
+    // process: continue above them, so no version number names two different models.
+    log->warn(
+        "versions up to {} were published after the checkpoint at {}; continuing at {} "
+        "with a snapshot (replicas resync to it)",
+        *newest, version, *newest + 1);
+    version = *newest + 1;
+  }
+  version_ = version;
+  ST_RETURN_IF_ERROR(PublishSnapshot(version));
+  log->info("{} deployment of model '{}' from version {} (digest {})",
+            DeployModeName(options_.mode), options_.model_id, version, DigestToHex(served_digest_));
+  return version;
+}
+
+wire::Delta Deployer::BuildDelta(const sparse::SparseUpdate& update, bool from_residual,
+                                 uint64_t version) const {
+  const bool increments = options_.values != wire::ValueEncoding::kF32New;
+  wire::Delta delta;
+  delta.header.model_id = options_.model_id;
+  delta.header.sequence = version;
+  delta.header.base_sequence = version_;
+  delta.header.producer_time_ms = NowMs();
+  delta.header.layout_fingerprint = layout_fingerprint_;
+  delta.header.value_encoding = options_.values;
+  delta.tensors.reserve(update.tensors.size());
+  for (size_t t = 0; t < update.tensors.size(); ++t) {
+    const sparse::TensorUpdate& selected = update.tensors[t];
+    if (selected.indices.empty()) continue;
+    wire::DeltaTensor out;
+    out.tensor_index = static_cast<uint32_t>(t);
+    out.tensor_size = layout_[t].size;
+    out.indices.resize(selected.indices.size());
+    out.values.resize(selected.indices.size());
+    const uint64_t base = layout_[t].offset;
+    for (size_t j = 0; j < selected.indices.size(); ++j) {
+      const uint64_t i = selected.indices[j];
+      out.indices[j] = static_cast<uint32_t>(i - base);
+      const float v = selected.values[j];
+      if (from_residual) {
+        // v is the residual: the change to make.
+        out.values[j] = increments ? v : served_[i] + v;
+      } else {
+        // v is the trained value: the value to reach.
+        out.values[j] = increments ? v - served_[i] : v;
+      }
+    }
+    delta.tensors.push_back(std::move(out));
+  }
+  return delta;
+}
+
+Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version) {
+  if (trained.size() != served_.size()) {
+    return InvalidArgument("deploy: " + std::to_string(trained.size()) + " parameters, expected " +
+                           std::to_string(served_.size()));
+  }
+  if (version != version_ + 1) {
+    return FailedPrecondition("deploy: version " + std::to_string(version) + " after " +
+                              std::to_string(version_));
+  }
+  if (sink_->failed_deliveries() > failed_seen_) {
+    failed_seen_ = sink_->failed_deliveries();
+    GetLogger("deploy")->error("a delta delivery failed; a snapshot follows for the replicas");
+    RequestSnapshot();
+  }
+  DeltaStats stats;
+  if (options_.mode == DeployMode::kDense) {
+    std::copy(trained.begin(), trained.end(), served_.begin());
+    served_digest_ = DigestParameters(served_);
+    version_ = version;
+    ST_RETURN_IF_ERROR(PublishSnapshot(version));
+    if (probe_) probe_->DenseEquivalent(uint64_t{4} * served_.size());
+    stats.coordinates = served_.size();
+    return stats;
+  }
+  ST_ASSIGN_OR_RETURN(stats, PublishDelta(trained, version));
+  ++since_snapshot_;
+  if (snapshot_requested_.exchange(false) ||
+      (options_.snapshot_every > 0 && since_snapshot_ >= options_.snapshot_every)) {
+    ST_RETURN_IF_ERROR(PublishSnapshot(version));
+  }
+  return stats;
+}
+
+Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t version) {
+  const bool train_feedback = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
+  const size_t n = served_.size();
+  double residual_sq = 0;
+  sparse::SparseUpdate update;
+  if (train_feedback) {
+    // Thesis Algorithm 3 after the optimizer: r += (trained - served); the k largest of r
+    // are applied, the rest waits in r.
+    for (size_t i = 0; i < n; ++i) residual_[i] += trained[i] - served_[i];
+    update = sparsifier_->Select(residual_, iterations_);
+  } else {
+    update = shadow_->Select(trained, served_, iterations_);
+  }
+  ++iterations_;
+  wire::Delta delta = BuildDelta(update, train_feedback, version);
+  ST_ASSIGN_OR_RETURN(delta.header.digest_after,
+                      wire::DigestAfterApply(delta, layout_, served_, served_digest_));
+  ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta, {.hmac_key = options_.hmac_key}));
+  if (bytes.size() > kMaxDeltaBytes) {
+    return ResourceExhausted("deploy: a delta of " + std::to_string(bytes.size()) +
+                             " bytes does not fit a Kafka message (1 MB); lower --ratio or "
+                             "use --deploy dense (chunked snapshots)");
+  }
+  // Invariant 4: the served copy changes only through the bytes the replicas receive.
+  ST_ASSIGN_OR_RETURN(wire::Delta decoded,
+                      wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key}));
+  uint64_t digest = served_digest_;
+  if (train_feedback) {
+    // Whatever rounding kept out of the served copy (f16/bf16 increments, or float
+    // addition) goes back into the residual, so no part of an update is lost.
+    std::vector<float> before;
+    before.reserve(update.size());
+    for (const auto& t : decoded.tensors) {
+      for (uint32_t j : t.indices) before.push_back(served_[layout_[t.tensor_index].offset + j]);
+    }
+    ST_RETURN_IF_ERROR(wire::ApplyDelta(decoded, layout_, served_, &digest));
+    size_t b = 0;
+    for (const auto& t : update.tensors) {
+      for (size_t j = 0; j < t.indices.size(); ++j, ++b) {
+        const uint64_t i = t.indices[j];
+        residual_[i] = t.values[j] - (served_[i] - before[b]);
+      }
+    }
+    for (size_t i = 0; i < n; ++i) residual_sq += double(residual_[i]) * residual_[i];
+    std::copy(served_.begin(), served_.end(), trained.begin());
+  } else {
+    ST_RETURN_IF_ERROR(wire::ApplyDelta(decoded, layout_, served_, &digest));
+    for (size_t i = 0; i < n; ++i) {
+      const double d = double(trained[i]) - served_[i];
+      residual_sq += d * d;
+    }
+  }
+  served_digest_ = digest;
+  version_ = version;
+  DeltaStats stats{.coordinates = update.size(), .bytes = bytes.size()};
+  Status sent = sink_->PublishDelta(bytes);
+  if (!sent.ok()) {
+    // The served copy moved on; replicas will see a gap and resync from the snapshot.
+    GetLogger("deploy")->error("delta {} not published: {}", version, sent.ToString());
+    if (probe_) probe_->DeltaPublishFailed();
+    RequestSnapshot();
+  } else if (probe_) {
+    probe_->DeltaPublished(stats.coordinates, stats.bytes, uint64_t{4} * n);
+  }
+  if (probe_) probe_->ResidualNorm(std::sqrt(residual_sq));
+  return stats;
+}
+
+Status Deployer::Replace(std::span<const float> params, uint64_t version) {
+  if (params.size() != served_.size()) return InvalidArgument("deploy: parameter count changed");
+  served_.assign(params.begin(), params.end());
+  if (!residual_.empty()) std::fill(residual_.begin(), residual_.end(), 0.0f);
+  served_digest_ = DigestParameters(served_);
+  version_ = version;
+  return PublishSnapshot(version);
+}
+
+Status Deployer::PublishSnapshot(uint64_t version) {
+  wire::SnapshotInfo info;
+  info.model_id = options_.model_id;
+  // Wall-clock microseconds keep ids increasing across restarts without extra state.
+  info.snapshot_id = std::max(last_snapshot_id_ + 1, NowUs());
+  info.sequence = version;
+  ST_ASSIGN_OR_RETURN(info.deltas_offset, sink_->DeltasEnd());
+  info.digest = served_digest_;
+  info.layout_fingerprint = layout_fingerprint_;
+  info.parameter_count = served_.size();
+  info.model_spec = model_spec_;
+  ST_ASSIGN_OR_RETURN(auto chunks, wire::EncodeSnapshot(info, served_, wire::kMaxSnapshotChunkBytes,
+                                                        options_.hmac_key));
+  uint64_t bytes = 0;
+  for (const auto& chunk : chunks) {
+    ST_RETURN_IF_ERROR(sink_->PublishSnapshotChunk(chunk).WithContext("snapshot"));
+    bytes += chunk.size();
+  }
+  last_snapshot_id_ = info.snapshot_id;
+  since_snapshot_ = 0;
+  if (probe_) probe_->SnapshotPublished(bytes);
+  GetLogger("deploy")->debug("snapshot {} at version {}: {} chunks, {} bytes", info.snapshot_id,
+                             version, chunks.size(), bytes);
+  return Status::Ok();
+}
+
+std::string Deployer::SerializeState() const {
+  std::string out(kStateMagic, sizeof kStateMagic);
+  Put<uint8_t>(out, static_cast<uint8_t>(options_.mode));
+  Put<uint8_t>(out, static_cast<uint8_t>(options_.sparsifier.feedback));
+  Put<uint64_t>(out, iterations_);
+  Put<uint64_t>(out, last_snapshot_id_);
+  Put<uint64_t>(out, served_digest_.load());
+  // Train mode needs the residual (served = the model); shadow the served copy (the model
+  // runs ahead of it).
+  // Dense mode needs neither: served = the model.
+  const bool train = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
+  static const std::vector<float> kNone;
+  const std::vector<float>& values =
+      options_.mode == DeployMode::kDense ? kNone : (train ? residual_ : served_);
+  Put<uint64_t>(out, values.size());
+  out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  return out;
+}
+
+Status Deployer::RestoreState(std::string_view state, std::span<const float> params) {
+  auto corrupt = [](const std::string& why) { return Corrupt("checkpoint deployment: " + why); };
+  if (state.size() < sizeof kStateMagic ||
+      state.substr(0, sizeof kStateMagic) != std::string_view(kStateMagic, sizeof kStateMagic)) {
+    return corrupt("bad magic");
+  }
+  state.remove_prefix(sizeof kStateMagic);
+  uint8_t mode = 0, feedback = 0;
+  uint64_t iterations = 0, snapshot_id = 0, digest = 0, count = 0;
+  if (!Get(state, &mode) || !Get(state, &feedback) || !Get(state, &iterations) ||
+      !Get(state, &snapshot_id) || !Get(state, &digest) || !Get(state, &count)) {
+    return corrupt("truncated");
+  }
+  if (mode != static_cast<uint8_t>(options_.mode) ||
+      (options_.mode == DeployMode::kSparse &&
+       feedback != static_cast<uint8_t>(options_.sparsifier.feedback))) {
+    return FailedPrecondition(
+        "checkpoint deployment: written with another --deploy or --feedback mode; start from "
+        "a fresh checkpoint directory to change them");
+  }
+  iterations_ = iterations;
+  last_snapshot_id_ = snapshot_id;
+  if (options_.mode == DeployMode::kDense) return Status::Ok();
+  if (count != params.size() || state.size() != count * sizeof(float)) {
+    return corrupt("holds " + std::to_string(count) + " values for " +
+                   std::to_string(params.size()) + " parameters");
+  }
+  const bool train = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
+  std::vector<float>& target = train ? residual_ : served_;
+  target.resize(count);
+  std::memcpy(target.data(), state.data(), count * sizeof(float));
+  if (DigestParameters(served_) != digest) {
+    return corrupt("served parameters do not match their digest");
+  }
+  return Status::Ok();
+}
+
+}  // namespace streamtrain::trainer

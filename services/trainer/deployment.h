@@ -1,0 +1,183 @@
+// Deployment: what the trainer sends to the replicas after every iteration, and the served
+// copy of the parameters that it keeps identical to theirs.
+//
+// Per iteration (sparse mode), after the optimizer step produced the trained parameters:
+//   1. choose k coordinates (libs/sparse): `--feedback train` adds the step's update to the
+//      error-feedback residual and takes the k largest entries; `--feedback shadow` takes
+//      the k largest differences between the trained and the served parameters;
+//   2. build a wire::Delta (sequence = the new version, digest after apply), encode it;
+//   3. decode the bytes and apply them to the served copy with wire::ApplyDelta, the code
+//      every replica runs (DESIGN.md, invariant 4), then produce the same bytes;
+//   4. in train mode the model is reset to the served copy: it changes only at the k
+//      selected coordinates, whatever the optimizer did to the others.
+// Snapshots (the whole served copy, chunked) go out at start, every snapshot_every
+// iterations, on request, after a delivery failure (so replicas that missed a delta can
+// resync) and, in `--deploy dense` mode, every iteration instead of deltas.
+//
+// Restart: SerializeState/RestoreState carry the residual (train) or the served copy
+// (shadow) through the checkpoint. After a crash the trainer may have published versions
+// beyond its checkpoint; Start() finds the newest version on the topics and continues
+// above it with a snapshot ("rebase"), so no version number ever means two models.
+//
+// Thread safety: one thread (the training loop) calls everything except RequestSnapshot
+// and served_digest, which any thread may call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "streamtrain/common/status.h"
+#include "streamtrain/kafka/client_config.h"
+#include "streamtrain/model/parameter_layout.h"
+#include "streamtrain/sparse/error_feedback_sparsifier.h"
+#include "streamtrain/sparse/shadow_selector.h"
+#include "streamtrain/sparse/sparsifier_options.h"
+#include "streamtrain/wire/apply.h"
+#include "streamtrain/wire/delta.h"
+
+namespace streamtrain::kafka {
+class Producer;
+class PartitionReader;
+}  // namespace streamtrain::kafka
+
+namespace streamtrain::trainer {
+
+class TrainerProbe;
+
+enum class DeployMode {
+  kOff,     // nothing is published (no --brokers)
+  kSparse,  // one delta of k coordinates per iteration, periodic snapshots
+  kDense,   // a full snapshot every iteration: the baseline the thesis calls infeasible
+};
+
+std::string_view DeployModeName(DeployMode mode);
+Result<DeployMode> ParseDeployMode(std::string_view text);              // off|sparse|dense
+Result<wire::ValueEncoding> ParseValueEncoding(std::string_view text);  // f32|f16|bf16
+
+struct DeploymentOptions {
+  // Default: sparse when brokers are configured, off otherwise (services/trainer/main.cpp).
+  DeployMode mode = DeployMode::kOff;
+  // Which coordinates each delta carries (--sparsifier, --ratio, --scope, --feedback, ...).
+  sparse::SparsifierOptions sparsifier;
+  // f32 new values, or f16/bf16 increments (--delta-values). Default: f32.
+  wire::ValueEncoding values = wire::ValueEncoding::kF32New;
+  // Names the model on the topics (message key, header); replicas filter on it.
+  std::string model_id = "default";
+  std::string deltas_topic = "model.deltas";
+  std::string snapshots_topic = "model.snapshots";
+  // A snapshot every S iterations (besides the one at start); 0: only at start and on
+  // request. Default: 1,000.
+  uint64_t snapshot_every = 1000;
+  // Signs deltas and snapshot chunks with HMAC-SHA256 when set (--hmac-key-file).
+  std::optional<std::string> hmac_key;
+  // How long a snapshot waits for outstanding deltas to be acknowledged. Default: 30 s.
+  std::chrono::milliseconds flush_timeout{30000};
+};
+
+// Where deltas and snapshot chunks go: the deltas and snapshots topics, partition 0, key =
+// model id, through an idempotent producer (acks=all).
+class DeploymentSink {
+ public:
+  static Result<std::unique_ptr<DeploymentSink>> Create(const kafka::ClientConfig& client,
+                                                        const DeploymentOptions& options);
+  ~DeploymentSink();
+
+  Status PublishDelta(std::string_view bytes);
+  Status PublishSnapshotChunk(std::string_view bytes);
+  // Waits until every published message is acknowledged, then returns the deltas topic's
+  // high watermark: the offset the next delta will get.
+  Result<int64_t> DeltasEnd();
+  // The newest version this model id has on the topics (deltas and snapshots), if any.
+  Result<std::optional<uint64_t>> NewestPublishedVersion();
+  // Waits until every published message is acknowledged (or timeout).
+  Status Flush();
+  // Deliveries that failed permanently so far.
+  uint64_t failed_deliveries() const;
+
+ private:
+  DeploymentSink() = default;
+  Result<std::optional<uint64_t>> NewestOn(const std::string& topic, bool deltas);
+
+  DeploymentOptions options_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<kafka::PartitionReader> reader_;
+};
+
+struct DeltaStats {
+  uint64_t coordinates = 0;  // k of this delta
+  uint64_t bytes = 0;        // encoded size
+};
+
+class Deployer {
+ public:
+  // `model_spec` is the JSON the snapshot carries so replicas can build the model.
+  static Result<std::unique_ptr<Deployer>> Create(const DeploymentOptions& options,
+                                                  const model::ParameterLayout& layout,
+                                                  std::string model_spec,
+                                                  std::unique_ptr<DeploymentSink> sink,
+                                                  TrainerProbe* probe);
+  ~Deployer();
+
+  // Starts serving `params` (the model's parameters after initial training or a resume).
+  // `state` is what SerializeState wrote into the checkpoint (empty: fresh start). Returns
+  // the version to continue from: `version`, or above the newest one already published.
+  // Publishes a snapshot at that version.
+  Result<uint64_t> Start(std::span<const float> params, uint64_t version, std::string_view state);
+
+  // After an optimizer step: `trained` holds the model's parameters. Publishes `version`
+  // (sparse: a delta; dense: a snapshot). In train mode, `trained` is overwritten with
+  // the served parameters, which the caller loads back into the model.
+  Result<DeltaStats> Publish(std::span<float> trained, uint64_t version);
+
+  // Replaces the served model wholesale (full retraining swap): snapshot at `version`.
+  Status Replace(std::span<const float> params, uint64_t version);
+
+  // Waits until everything published so far is acknowledged by the brokers.
+  Status Flush() { return sink_->Flush(); }
+
+  // Asks for a snapshot at the next Publish (any thread).
+  void RequestSnapshot() { snapshot_requested_.store(true); }
+
+  std::string SerializeState() const;
+  uint64_t served_digest() const { return served_digest_.load(); }
+  std::span<const float> served() const { return served_; }
+  DeployMode mode() const { return options_.mode; }
+
+ private:
+  Deployer(DeploymentOptions options, const model::ParameterLayout& layout, std::string spec,
+           std::unique_ptr<DeploymentSink> sink, TrainerProbe* probe);
+  Status RestoreState(std::string_view state, std::span<const float> params);
+  Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version);
+  Status PublishSnapshot(uint64_t version);
+  // The delta for this iteration's selection, values in options_.values' meaning.
+  wire::Delta BuildDelta(const sparse::SparseUpdate& update, bool from_residual,
+                         uint64_t version) const;
+
+  DeploymentOptions options_;
+  std::vector<wire::TensorRange> layout_;
+  std::vector<sparse::TensorRange> sparse_layout_;
+  uint64_t layout_fingerprint_ = 0;
+  std::string model_spec_;
+  std::unique_ptr<DeploymentSink> sink_;
+  TrainerProbe* probe_;
+  std::unique_ptr<sparse::ErrorFeedbackSparsifier> sparsifier_;  // --feedback train
+  std::unique_ptr<sparse::ShadowSelector> shadow_;               // --feedback shadow
+
+  std::vector<float> served_;    // what replicas hold at version_
+  std::vector<float> residual_;  // train mode: the update not applied yet
+  std::atomic<uint64_t> served_digest_{0};
+  uint64_t version_ = 0;
+  uint64_t iterations_ = 0;        // deltas built, the sparsifier's iteration counter
+  uint64_t last_snapshot_id_ = 0;  // ids increase, also across restarts (wall clock)
+  uint64_t since_snapshot_ = 0;    // iterations since the last snapshot
+  uint64_t failed_seen_ = 0;       // sink failures already answered with a snapshot
+  std::atomic<bool> snapshot_requested_{false};
+};
+
+}  // namespace streamtrain::trainer

@@ -1,0 +1,44 @@
+// A historical store filled with a synthetic rotating-hyperplane stream (10 features, 2
+// classes): the small, fast data the trainer and deployment tests train on.
+#pragma once
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "streamtrain/dataset/open_source.h"
+#include "streamtrain/schema/record_codec.h"
+#include "streamtrain/store/historical_store.h"
+
+namespace streamtrain::testing {
+
+// Opens a new store at `path` holding `n` records of dataset `spec` (a hyperplane spec),
+// at offsets 0..n-1 of topic "records". Closing it (dropping the pointer) lets another
+// process open it.
+inline std::shared_ptr<store::HistoricalStore> HyperplaneStore(
+    const std::filesystem::path& path, uint64_t n,
+    const std::string& spec = "hyperplane:seed=5,noise=0.02,drift=0") {
+  store::StoreOptions so{.path = path};
+  so.schema.input_shape = {10};
+  so.schema.num_classes = 2;
+  auto store = store::HistoricalStore::Open(so);
+  REQUIRE(store.ok());
+  auto source = dataset::OpenSource({.spec = spec, .limit = n});
+  REQUIRE(source.ok());
+  std::vector<store::PendingRecord> batch;
+  for (uint64_t i = 0; i < n; ++i) {
+    auto record = (*source)->Next();
+    REQUIRE(record);
+    store::PendingRecord pending;
+    pending.origin.topic = "records";
+    pending.origin.offset = Offset(static_cast<int64_t>(i));
+    pending.encoded = schema::EncodeBinaryRecord(*record);
+    batch.push_back(std::move(pending));
+  }
+  REQUIRE((*store)->Append(batch).ok());
+  return std::shared_ptr<store::HistoricalStore>(std::move(store).value());
+}
+
+}  // namespace streamtrain::testing
