@@ -59,11 +59,43 @@ float AppliedValue(float old_value, float value, ValueEncoding encoding) {
   return value;
 }
 
+namespace {
+
+// How far ahead the apply loop prefetches: coordinates at 1% density are ~400 bytes apart,
+// so nearly every one is a cache miss (and, in a 100 MB model, a TLB miss); asking for the
+// line a few dozen coordinates early overlaps those misses instead of paying them in turn.
+constexpr size_t kPrefetchDistance = 32;
+
+// The apply loop for one value encoding (a template, so the per-value switch and the
+// unused conversions vanish from the hot loop).
+template <ValueEncoding kEncoding>
+uint64_t ApplyTensors(const Delta& delta, std::span<const TensorRange> layout,
+                      std::span<float> params, uint64_t d, std::vector<float>& saved) {
+  float* const p = params.data();
+  for (const DeltaTensor& t : delta.tensors) {
+    const uint64_t offset = layout[t.tensor_index].offset;
+    const uint32_t* const idx = t.indices.data();
+    const float* const values = t.values.data();
+    const size_t k = t.indices.size();
+    for (size_t j = 0; j < k; ++j) {
+      if (j + kPrefetchDistance < k) __builtin_prefetch(p + offset + idx[j + kPrefetchDistance], 1);
+      const uint64_t at = offset + idx[j];
+      const float old_value = p[at];
+      const float new_value = AppliedValue(old_value, values[j], kEncoding);
+      d = UpdateDigest(d, at, old_value, new_value);
+      p[at] = new_value;
+      saved.push_back(old_value);
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
 Status ApplyDelta(const Delta& delta, std::span<const TensorRange> layout, std::span<float> params,
                   uint64_t* digest) {
   assert(digest != nullptr);
   ST_RETURN_IF_ERROR(CheckFits(delta, layout, params.size()));
-  const ValueEncoding encoding = delta.header.value_encoding;
   size_t total = 0;
   for (const DeltaTensor& t : delta.tensors) total += t.indices.size();
   // Reused across calls: a fresh k-float buffer per call (1 MB for ResNet-50 at 1%) cost
@@ -72,16 +104,16 @@ Status ApplyDelta(const Delta& delta, std::span<const TensorRange> layout, std::
   saved.clear();
   saved.reserve(total);
   uint64_t d = *digest;
-  for (const DeltaTensor& t : delta.tensors) {
-    const uint64_t offset = layout[t.tensor_index].offset;
-    for (size_t j = 0; j < t.indices.size(); ++j) {
-      const uint64_t at = offset + t.indices[j];
-      const float old_value = params[at];
-      const float new_value = AppliedValue(old_value, t.values[j], encoding);
-      d = UpdateDigest(d, at, old_value, new_value);
-      params[at] = new_value;
-      saved.push_back(old_value);
-    }
+  switch (delta.header.value_encoding) {
+    case ValueEncoding::kF32New:
+      d = ApplyTensors<ValueEncoding::kF32New>(delta, layout, params, d, saved);
+      break;
+    case ValueEncoding::kF16Increment:
+      d = ApplyTensors<ValueEncoding::kF16Increment>(delta, layout, params, d, saved);
+      break;
+    case ValueEncoding::kBf16Increment:
+      d = ApplyTensors<ValueEncoding::kBf16Increment>(delta, layout, params, d, saved);
+      break;
   }
   if (d != delta.header.digest_after) {
     size_t s = 0;
@@ -99,11 +131,16 @@ Status ApplyDelta(const Delta& delta, std::span<const TensorRange> layout, std::
 Result<uint64_t> DigestAfterApply(const Delta& delta, std::span<const TensorRange> layout,
                                   std::span<const float> params, uint64_t digest) {
   ST_RETURN_IF_ERROR(CheckFits(delta, layout, params.size()));
+  const float* const p = params.data();
   for (const DeltaTensor& t : delta.tensors) {
     const uint64_t offset = layout[t.tensor_index].offset;
-    for (size_t j = 0; j < t.indices.size(); ++j) {
+    const size_t k = t.indices.size();
+    for (size_t j = 0; j < k; ++j) {
+      if (j + kPrefetchDistance < k) {
+        __builtin_prefetch(p + offset + t.indices[j + kPrefetchDistance], 0);
+      }
       const uint64_t at = offset + t.indices[j];
-      const float old_value = params[at];
+      const float old_value = p[at];
       digest = UpdateDigest(digest, at, old_value,
                             AppliedValue(old_value, t.values[j], delta.header.value_encoding));
     }
