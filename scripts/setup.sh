@@ -11,6 +11,8 @@ packages=(
   libspdlog-dev libcli11-dev libssl-dev libzstd-dev zlib1g-dev libcpp-httplib-dev
   # tools and data (gnuplot draws the benchmark plots)
   kcat lmdb-utils dataset-fashion-mnist gnuplot-nox
+  # operations: the dashboard test runs a real Prometheus; the compose file is validated
+  prometheus docker-compose jq
 )
 
 missing=()

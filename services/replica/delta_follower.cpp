@@ -142,6 +142,7 @@ Result<std::optional<DeltaFollower::FetchedSnapshot>> DeltaFollower::AssembleFro
   while (Clock::now() < deadline && !stop.stop_requested()) {
     ST_ASSIGN_OR_RETURN(auto batch, reader_->PollBatch(kMaxBatch, options_.poll_timeout));
     for (const kafka::Message& m : batch) {
+      probe_.Received(Topic::kSnapshots, m.payload().size());
       auto header = wire::PeekSnapshotChunk(m.payload());
       if (!header.ok() || header->info.model_id != options_.model_id) continue;
       Status added = assembler.Add(m.payload());
@@ -175,7 +176,8 @@ Result<std::optional<DeltaFollower::FetchedSnapshot>> DeltaFollower::AssembleFro
 Status DeltaFollower::Bootstrap(FetchedSnapshot fetched) {
   const wire::SnapshotInfo& info = fetched.snapshot.info;
   ST_ASSIGN_OR_RETURN(deploy::ServedModelSpec spec, deploy::ParseServedModelSpec(info.model_spec));
-  ST_ASSIGN_OR_RETURN(auto models, ServedModels::Create(spec, options_.intra_op_threads));
+  ST_ASSIGN_OR_RETURN(auto models,
+                      ServedModels::Create(spec, options_.intra_op_threads, options_.device));
   const model::ParameterLayout& layout = models->layout();
   if (layout.fingerprint() != info.layout_fingerprint ||
       layout.parameter_count() != info.parameter_count) {

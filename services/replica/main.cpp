@@ -4,6 +4,7 @@
 #include "cli_support.h"
 #include "replica_app.h"
 #include "streamtrain/common/logging.h"
+#include "streamtrain/model/model_options.h"
 
 int main(int argc, char** argv) {
   using namespace streamtrain;
@@ -59,6 +60,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.intra_op_threads, "LibTorch intra-op threads")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--device", options.device,
+                 "Where predictions run: cpu | cuda | cuda:N (cuda needs a -DSTREAMTRAIN_CUDA=ON "
+                 "build)")
+      ->capture_default_str();
   cli::BindEnvironment(app);
   try {
     app.parse(argc, argv);
@@ -68,6 +73,9 @@ int main(int argc, char** argv) {
       options.hmac_key = cli::ReadKeyFile("--hmac-key-file", hmac_key_file);
     }
     options.snapshot_timeout = std::chrono::milliseconds(snapshot_timeout_ms);
+    if (Status device = model::ValidateDevice(options.device); !device.ok()) {
+      throw CLI::ValidationError("--device", device.message());
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -141,6 +141,7 @@ void ReplicaApp::ScoreRecords(StopSource& stop) {
       log->error("served accuracy stopped: {}", batch.status().ToString());
       return;
     }
+    scoring_records_.store((*consumer)->AssignedPartitions() > 0, std::memory_order_release);
     if (batch->empty()) continue;
     features.clear();
     labels.clear();

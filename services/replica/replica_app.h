@@ -14,6 +14,7 @@
 //   return app->Run(stop).ok() ? 0 : 1;
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ class ReplicaApp {
   int http_port() const { return http_ ? http_->port() : -1; }
   int metrics_port() const { return metrics_http_ ? metrics_http_->port() : http_port(); }
   FollowerStatus status() const { return follower_->status(); }
+  // True once the served-accuracy consumer holds its partitions: records produced from then
+  // on are scored. Always false without served_accuracy.
+  bool scoring_records() const { return scoring_records_.load(std::memory_order_acquire); }
 
  private:
   ReplicaApp(ReplicaOptions options, std::shared_ptr<prometheus::Registry> registry);
@@ -58,6 +62,7 @@ class ReplicaApp {
   std::unique_ptr<DeltaFollower> follower_;
   std::unique_ptr<metrics::HttpServer> http_;
   std::unique_ptr<metrics::HttpServer> metrics_http_;
+  std::atomic<bool> scoring_records_{false};
 };
 
 }  // namespace streamtrain::replica

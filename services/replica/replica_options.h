@@ -49,6 +49,10 @@ struct ReplicaOptions {
   std::chrono::milliseconds snapshot_timeout{30000};
   // LibTorch intra-op threads for predictions (process-wide). Default: 1.
   int intra_op_threads = 1;
+  // Where the served models predict: "cpu", or "cuda" / "cuda:N" in a build configured
+  // with -DSTREAMTRAIN_CUDA=ON (docs/gpu.md). Deltas are applied on the host copy either
+  // way. Default: "cpu".
+  std::string device = "cpu";
 };
 
 }  // namespace streamtrain::replica

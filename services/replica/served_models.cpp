@@ -3,7 +3,8 @@
 namespace streamtrain::replica {
 
 Result<std::unique_ptr<ServedModels>> ServedModels::Create(const deploy::ServedModelSpec& spec,
-                                                           int intra_op_threads) {
+                                                           int intra_op_threads,
+                                                           const std::string& device) {
   std::unique_ptr<ServedModels> models(new ServedModels(spec));
   // The optimizer is never stepped: plain SGD keeps no state to allocate.
   model::ModelOptions options{.model = spec.model,
@@ -13,7 +14,8 @@ Result<std::unique_ptr<ServedModels>> ServedModels::Create(const deploy::ServedM
                               .feature_shift = spec.feature_shift,
                               .optimizer = {.kind = model::OptimizerKind::kSgd},
                               .intra_op_threads = intra_op_threads,
-                              .retain_freed_memory = false};
+                              .retain_freed_memory = false,
+                              .device = device};
   for (Slot& slot : models->slots_) {
     ST_ASSIGN_OR_RETURN(slot.model, model::Model::Create(options));
   }

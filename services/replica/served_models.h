@@ -42,9 +42,11 @@ struct PredictAnswer {
 
 class ServedModels {
  public:
-  // Builds both instances from the spec; InvalidArgument names the bad field.
+  // Builds both instances from the spec on `device` ("cpu", "cuda[:N]"); InvalidArgument
+  // names the bad field.
   static Result<std::unique_ptr<ServedModels>> Create(const deploy::ServedModelSpec& spec,
-                                                      int intra_op_threads);
+                                                      int intra_op_threads,
+                                                      const std::string& device = "cpu");
 
   const deploy::ServedModelSpec& spec() const { return spec_; }
   const model::ParameterLayout& layout() const;

@@ -9,5 +9,6 @@ namespace streamtrain::tool {
 void RegisterBrokerCommand(CLI::App& app, int& exit_code);
 void RegisterProduceCommand(CLI::App& app, int& exit_code);
 void RegisterInspectCommand(CLI::App& app, int& exit_code);
+void RegisterDemoCommand(CLI::App& app, int& exit_code);
 
 }  // namespace streamtrain::tool

@@ -1,4 +1,4 @@
-// streamtrain: the multi-tool (dev broker, producer, inspection).
+// streamtrain: the multi-tool (the one-process demo, dev broker, producer, inspection).
 #include "cli_support.h"
 #include "commands.h"
 
@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   // --log-level and --config may also follow the subcommand.
   app.fallthrough();
   cli::AddCommonOptions(app, log_level);
+  tool::RegisterDemoCommand(app, exit_code);
   tool::RegisterBrokerCommand(app, exit_code);
   tool::RegisterProduceCommand(app, exit_code);
   tool::RegisterInspectCommand(app, exit_code);

@@ -47,6 +47,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", options.model.seed, "Seed of the weights and the samplers")
       ->capture_default_str();
+  app.add_option("--device", options.model.device,
+                 "Where the model, optimizer state and batches live: cpu | cuda | cuda:N (cuda "
+                 "needs a -DSTREAMTRAIN_CUDA=ON build)")
+      ->capture_default_str();
   app.add_option("--threads", options.threads, "LibTorch intra-op threads")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
@@ -136,6 +140,9 @@ int main(int argc, char** argv) {
       throw CLI::ValidationError("--optimizer", parsed_optimizer.status().message());
     }
     options.model.optimizer.kind = *parsed_optimizer;
+    if (Status device = model::ValidateDevice(options.model.device); !device.ok()) {
+      throw CLI::ValidationError("--device", device.message());
+    }
     options.stop_after_records = stop_after;
     auto check = [](std::string_view flag, const auto& parsed) {
       if (!parsed.ok()) throw CLI::ValidationError(std::string(flag), parsed.status().message());

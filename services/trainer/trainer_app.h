@@ -73,6 +73,8 @@ class TrainerApp {
   model::Model& model() { return *model_; }
   store::HistoricalStore& store() { return *store_; }
   const TrainerOptions& options() const { return options_; }
+  // Port of the HTTP endpoint, -1 when disabled.
+  int http_port() const { return http_ ? http_->port() : -1; }
   // The deployment, or null when it is off.
   const Deployer* deployer() const { return deployer_.get(); }
 

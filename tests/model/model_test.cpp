@@ -438,3 +438,31 @@ TEST_CASE("Bench LeNet-5 Adam train step at batch 128", "[.bench]") {
 }
 
 }  // namespace streamtrain::model
+
+namespace streamtrain::model {
+namespace {
+
+TEST_CASE("The device option accepts cpu and rejects cuda in a build without CUDA", "[model]") {
+  CHECK(ValidateDevice("cpu").ok());
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:1234", "CPU", ""}) {
+    const Status status = ValidateDevice(bad);
+    CHECK(status.code() == ErrorCode::kInvalidArgument);
+    CHECK(status.message().find("expected cpu, cuda or cuda:N") != std::string::npos);
+  }
+  for (const char* cuda : {"cuda", "cuda:0", "cuda:7"}) {
+    const Status status = ValidateDevice(cuda);
+    if (BuiltWithCuda()) {
+      CHECK(status.ok());
+    } else {
+      CHECK(status.code() == ErrorCode::kInvalidArgument);
+      CHECK(status.message().find("this build has no CUDA support (configure with "
+                                  "-DSTREAMTRAIN_CUDA=ON against a CUDA LibTorch)") !=
+            std::string::npos);
+      auto model = Model::Create({.model = "logreg", .device = cuda});
+      CHECK(model.status().code() == ErrorCode::kInvalidArgument);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace streamtrain::model

@@ -1,5 +1,6 @@
 // ErrorFeedbackSparsifier and ShadowSelector: exact k, the same set as a brute-force
-// reference, conservation of the error-feedback mass, warm-up, determinism, bad options.
+// reference, the same selection on the AVX2 and the portable scan, conservation of the
+// error-feedback mass, warm-up, determinism, bad options.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -12,6 +13,8 @@
 
 #include "streamtrain/sparse/error_feedback_sparsifier.h"
 #include "streamtrain/sparse/shadow_selector.h"
+// The selection's private scan, for forcing its paths (a test-only switch).
+#include "../../libs/sparse/src/candidate_scan.h"
 
 namespace streamtrain::sparse {
 namespace {
@@ -172,6 +175,145 @@ TEST_CASE("selection is exact on adversarial data in any layout order", "[sparse
   std::vector<float> residual = values;
   const SparseUpdate update = sparsifier->Select(residual, 0);
   for (size_t t = 0; t < layout.size(); ++t) CHECK(update.tensors[t].indices == expected[t]);
+}
+
+// Forces the scan onto one path for its lifetime, then restores the default.
+class ScanPathScope {
+ public:
+  explicit ScanPathScope(internal::ScanPath path) { internal::ForceScanPathForTesting(path); }
+  ~ScanPathScope() {
+    internal::ForceScanPathForTesting(internal::Avx2Available() ? internal::ScanPath::kAvx2
+                                                                : internal::ScanPath::kPortable);
+  }
+  ScanPathScope(const ScanPathScope&) = delete;
+  ScanPathScope& operator=(const ScanPathScope&) = delete;
+};
+
+// Values of the kinds that trip vector code: ties, zeros, denormals, all equal, infinities,
+// both signs (no NaN: a NaN is never equal to itself, which the checks below rely on).
+std::vector<float> AdversarialValues(uint64_t n, int pattern, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> v(n);
+  const float denormal = std::numeric_limits<float>::denorm_min();
+  for (uint64_t i = 0; i < n; ++i) {
+    const float sign = (rng() & 1) != 0 ? -1.0f : 1.0f;
+    switch (pattern) {
+      case 0:  // Gaussian
+        v[i] = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+        break;
+      case 1:  // few levels: ties everywhere
+        v[i] = sign * 0.25f * static_cast<float>(rng() % 5);
+        break;
+      case 2:  // zeros with rare values
+        v[i] = rng() % 1000 == 0 ? sign * static_cast<float>(rng() % 8) : 0.0f;
+        break;
+      case 3:  // denormals and signed zeros only
+        v[i] = sign * denormal * static_cast<float>(rng() % 300);
+        break;
+      case 4:  // all equal
+        v[i] = -0.5f;
+        break;
+      default:  // ordinary values, infinities and denormals
+        v[i] = rng() % 997 == 0 ? sign * std::numeric_limits<float>::infinity()
+               : rng() % 3 == 0 ? sign * denormal * 7.0f
+                                : std::normal_distribution<float>(0.0f, 1.0f)(rng);
+    }
+  }
+  return v;
+}
+
+TEST_CASE("the AVX2 and the portable scan give the same selection", "[sparse]") {
+  if (!internal::Avx2Available()) WARN("no AVX2 on this CPU: the AVX2 path is not exercised");
+  // Odd sizes and offsets leave every vector tail and alignment; 2049+ take the sampled path.
+  const std::vector<uint64_t> sizes =
+      GENERATE(std::vector<uint64_t>{1, 7, 8, 9, 63, 65, 2049},
+               std::vector<uint64_t>{5003, 36867, 13}, std::vector<uint64_t>{200001, 24});
+  const int pattern = GENERATE(0, 1, 2, 3, 4, 5);
+  const double ratio = GENERATE(0.01, 0.001, 0.0001);
+  const SparsifierScope scope = GENERATE(SparsifierScope::kPerTensor, SparsifierScope::kGlobal);
+  const auto layout = Layout(sizes, 5);
+  const uint64_t n = LayoutEnd(layout);
+  const std::vector<float> values = AdversarialValues(n, pattern, 11);
+  const std::vector<float> served = AdversarialValues(n, pattern, 12);
+  std::vector<float> difference(n);
+  for (uint64_t i = 0; i < n; ++i) difference[i] = values[i] - served[i];
+  CAPTURE(sizes, pattern, ratio, scope);
+
+  struct Outcome {
+    SparseUpdate train, shadow;
+    std::vector<float> residual;
+  };
+  auto run = [&](internal::ScanPath path) {
+    const ScanPathScope forced(path);
+    const SparsifierOptions options{
+        .kind = SparsifierKind::kThreshold, .ratio = ratio, .scope = scope};
+    Outcome outcome{.residual = values};
+    outcome.train = MakeSparsifier(options, layout)->Select(outcome.residual, 7);
+    auto shadow = ShadowSelector::Create(options, layout);
+    REQUIRE(shadow.ok());
+    outcome.shadow = (*shadow)->Select(values, served, 7);
+    return outcome;
+  };
+  const Outcome portable = run(internal::ScanPath::kPortable);
+  const Outcome avx2 = run(internal::ScanPath::kAvx2);
+  const auto expected = ReferenceSelection(values, layout, scope, ratio);
+  const auto expected_shadow = ReferenceSelection(difference, layout, scope, ratio);
+  for (size_t t = 0; t < layout.size(); ++t) {
+    CHECK(portable.train.tensors[t].indices == expected[t]);
+    CHECK(avx2.train.tensors[t].indices == expected[t]);
+    CHECK(avx2.train.tensors[t].values == portable.train.tensors[t].values);
+    CHECK(portable.shadow.tensors[t].indices == expected_shadow[t]);
+    CHECK(avx2.shadow.tensors[t].indices == expected_shadow[t]);
+    CHECK(avx2.shadow.tensors[t].values == portable.shadow.tensors[t].values);
+  }
+  CHECK(avx2.residual == portable.residual);
+}
+
+TEST_CASE("the AVX2 and the portable scan collect the same keys", "[sparse]") {
+  const uint64_t n = 1000;
+  const int pattern = GENERATE(0, 1, 2, 3, 4, 5);
+  const std::vector<float> minuend = AdversarialValues(n, pattern, 21);
+  const std::vector<float> subtrahend = AdversarialValues(n, pattern, 22);
+  const bool difference = GENERATE(false, true);
+  const bool sparse = GENERATE(false, true);
+  CAPTURE(pattern, difference, sparse);
+  for (uint32_t threshold :
+       {0u, 1u, 7u, 0x3e800000u, 0x3f000000u, 0x3f800000u, 0x7f800000u, 0x7fffffffu}) {
+    for (const auto& [begin, end] : {std::pair<uint64_t, uint64_t>{0, n},
+                                     {3, 3},
+                                     {5, 12},
+                                     {1, 999},
+                                     {64, 128},
+                                     {17, 17 + 64 * 3 + 5}}) {
+      CAPTURE(threshold, begin, end);
+      auto scan = [&](internal::ScanPath path, uint64_t cap) {
+        const ScanPathScope forced(path);
+        std::vector<uint64_t> out(cap + internal::kScanSlack, 0);
+        const uint64_t count =
+            internal::ScanForCandidates(minuend.data(), difference ? subtrahend.data() : nullptr,
+                                        begin, end, threshold, sparse, out.data(), 0, cap);
+        out.resize(std::min(count, cap));
+        return std::pair{count, out};
+      };
+      const auto [count, keys] = scan(internal::ScanPath::kPortable, n);
+      // Reference: every qualifying index in order, keyed as the selection ranks.
+      std::vector<uint64_t> expected;
+      for (uint64_t i = begin; i < end; ++i) {
+        const float v = difference ? minuend[i] - subtrahend[i] : minuend[i];
+        if (internal::AbsBits(v) >= threshold) {
+          expected.push_back(internal::RankKey(internal::AbsBits(v), i));
+        }
+      }
+      CHECK(count == expected.size());
+      CHECK(keys == expected);
+      CHECK(scan(internal::ScanPath::kAvx2, n) == std::pair{count, keys});
+      // A small cap stops both early, with more than the cap out.
+      if (count > 10) {
+        CHECK(scan(internal::ScanPath::kPortable, 10).first > 10);
+        CHECK(scan(internal::ScanPath::kAvx2, 10).first > 10);
+      }
+    }
+  }
 }
 
 TEST_CASE("exactly k per tensor and globally", "[sparse]") {

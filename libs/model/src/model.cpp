@@ -1,9 +1,11 @@
 #include "streamtrain/model/model.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <malloc.h>
 #include <torch/csrc/autograd/grad_mode.h>
+#include <torch/cuda.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/serialize/archive.h>
@@ -33,6 +35,7 @@ struct Model::Impl {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   bool training = true;  // mirrors the network's mode, to skip redundant recursive switches
   uint64_t steps = 0;
+  c10::Device device{c10::kCPU};  // options.device, parsed
 };
 
 Model::Impl& ImplOf(Model& model) { return *model.impl_; }
@@ -99,6 +102,7 @@ Status ValidateOptions(const ModelOptions& options) {
     return InvalidArgument("feature_scale: must be finite and non-zero, got " +
                            std::to_string(options.feature_scale));
   }
+  ST_RETURN_IF_ERROR(ValidateDevice(options.device));
   if (options.intra_op_threads < 0) {
     return InvalidArgument("intra_op_threads: must be >= 0, got " +
                            std::to_string(options.intra_op_threads));
@@ -123,6 +127,16 @@ void SetTraining(Model::Impl& impl, bool training) {
   impl.training = training;
 }
 
+// `t` on the model's device. Host batches are staged through pinned memory so the copy to
+// a GPU runs asynchronously; on the CPU this returns `t` itself.
+at::Tensor ToDevice(const Model::Impl& impl, const at::Tensor& t) {
+  if (t.device() == impl.device) return t;
+  if (t.is_cpu() && impl.device.is_cuda()) {
+    return t.pin_memory().to(impl.device, /*non_blocking=*/true);
+  }
+  return t.to(impl.device);
+}
+
 // Raw float features [batch, anything with feature_count values each] -> scaled
 // [batch, input_shape...].
 Result<at::Tensor> PrepareInput(const Model::Impl& impl, const at::Tensor& features) {
@@ -135,7 +149,7 @@ Result<at::Tensor> PrepareInput(const Model::Impl& impl, const at::Tensor& featu
   }
   std::vector<int64_t> shape{features.size(0)};
   shape.insert(shape.end(), impl.options.input_shape.begin(), impl.options.input_shape.end());
-  at::Tensor input = features.reshape(shape);
+  at::Tensor input = ToDevice(impl, features.reshape(shape));
   if (impl.options.feature_scale != 1.0f) input = input * impl.options.feature_scale;
   if (impl.options.feature_shift != 0.0f) input = input + impl.options.feature_shift;
   return input;
@@ -179,7 +193,7 @@ Result<float> TrainScaled(Model::Impl& impl, const at::Tensor& input, const at::
   for (at::Tensor& p : impl.parameters) p.mutable_grad().reset();
   const at::Tensor logits = impl.network->Forward(input);
   ST_RETURN_IF_ERROR(CheckLogits(impl, logits, batch));
-  const at::Tensor loss = at::cross_entropy_loss(logits, labels);
+  const at::Tensor loss = at::cross_entropy_loss(logits, ToDevice(impl, labels));
   const float value = loss.item<float>();
   if (!std::isfinite(value)) {
     return FailedPrecondition("train step: loss is " + std::to_string(value) +
@@ -222,6 +236,19 @@ Result<std::unique_ptr<Model>> Model::Create(const ModelOptions& options) {
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  if (options.device != "cpu") {
+    // ValidateDevice passed: cuda or cuda:N in a CUDA build. The device must exist here.
+    const int ordinal = options.device == "cuda" ? 0 : std::stoi(options.device.substr(5));
+    const auto available = static_cast<int>(torch::cuda::device_count());
+    if (!torch::cuda::is_available() || ordinal >= available) {
+      return FailedPrecondition("device: " + options.device + " requested, but LibTorch sees " +
+                                std::to_string(available) + " CUDA device(s)");
+    }
+    impl->device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(ordinal));
+    // Same seed, same batches, same results on the same GPU: no autotuned cuDNN kernels.
+    at::globalContext().setBenchmarkCuDNN(false);
+    at::globalContext().setDeterministicCuDNN(true);
+  }
   impl->spec = spec;
   impl->feature_count = 1;
   for (int64_t dim : options.input_shape) impl->feature_count *= dim;
@@ -238,6 +265,8 @@ Result<std::unique_ptr<Model>> Model::Create(const ModelOptions& options) {
                           BuildNetwork(spec, options.input_shape, options.num_classes));
     }
     impl->network->SetTraining(true);
+    // Initialised on the CPU (the same weights as a CPU model of the same seed), then moved.
+    if (impl->device.is_cuda()) impl->network->To(impl->device);
 
     std::vector<std::pair<std::string, std::vector<int64_t>>> shapes;
     for (auto& [name, tensor] : impl->network->NamedParameters()) {
@@ -283,7 +312,7 @@ Status Model::Forward(std::span<const float> features, size_t batch_size, std::s
     c10::InferenceMode inference;
     ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(*impl_, raw));
     ST_ASSIGN_OR_RETURN(at::Tensor out, ForwardScaled(*impl_, input));
-    at::Tensor dense = out.contiguous();
+    at::Tensor dense = out.is_cpu() ? out.contiguous() : out.to(at::kCPU).contiguous();
     std::memcpy(logits.data(), dense.data_ptr<float>(), want * sizeof(float));
     return Status::Ok();
   });
@@ -383,10 +412,12 @@ Result<std::string> Model::SaveState() const {
     // Index keys: parameter names contain dots, which archive keys do not allow; the
     // fingerprint already pins names and order.
     for (size_t i = 0; i < impl_->parameters.size(); ++i) {
-      archive.write("p" + std::to_string(i), impl_->parameters[i].detach(), /*is_buffer=*/true);
+      // .cpu() is the tensor itself on the CPU; from a GPU it makes the archive portable.
+      archive.write("p" + std::to_string(i), impl_->parameters[i].detach().cpu(),
+                    /*is_buffer=*/true);
     }
     for (size_t i = 0; i < impl_->buffers.size(); ++i) {
-      archive.write("b" + std::to_string(i), impl_->buffers[i].second, /*is_buffer=*/true);
+      archive.write("b" + std::to_string(i), impl_->buffers[i].second.cpu(), /*is_buffer=*/true);
     }
     torch::serialize::OutputArchive optimizer_archive(archive.compilation_unit());
     impl_->optimizer->save(optimizer_archive);
@@ -407,7 +438,8 @@ Status Model::LoadState(std::string_view bytes) {
   // Everything is read and checked before anything is changed, so a bad state leaves the
   // model as it was.
   try {
-    archive.load_from(bytes.data(), bytes.size());
+    // Every tensor onto the model's device, wherever it was saved from.
+    archive.load_from(bytes.data(), bytes.size(), impl.device);
     c10::IValue format, fingerprint, kind, step_count;
     archive.read("format", format);
     if (format.toInt() != kStateFormat) {

@@ -37,6 +37,37 @@ Result<OptimizerKind> ParseOptimizerKind(std::string_view text) {
                          "' (expected sgd|adam)");
 }
 
+bool BuiltWithCuda() {
+#if defined(STREAMTRAIN_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+Status ValidateDevice(std::string_view device) {
+  if (device == "cpu") return Status::Ok();
+  std::string_view ordinal;
+  if (device.starts_with("cuda:")) {
+    ordinal = device.substr(5);
+    const bool digits = !ordinal.empty() && ordinal.size() <= 3 &&
+                        ordinal.find_first_not_of("0123456789") == std::string_view::npos;
+    if (!digits) {
+      return InvalidArgument("device: '" + std::string(device) +
+                             "' is not a device (expected cpu, cuda or cuda:N)");
+    }
+  } else if (device != "cuda") {
+    return InvalidArgument("device: '" + std::string(device) +
+                           "' is not a device (expected cpu, cuda or cuda:N)");
+  }
+  if (!BuiltWithCuda()) {
+    return InvalidArgument("device: " + std::string(device) +
+                           ": this build has no CUDA support (configure with "
+                           "-DSTREAMTRAIN_CUDA=ON against a CUDA LibTorch)");
+  }
+  return Status::Ok();
+}
+
 Status OptimizerOptions::Validate() const {
   if (!std::isfinite(learning_rate) || learning_rate <= 0) {
     return Bad("optimizer.learning_rate", "a finite number > 0", learning_rate);

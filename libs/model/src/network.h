@@ -29,6 +29,8 @@ class Network {
   virtual NamedTensors NamedParameters() const = 0;
   // Non-trainable state that still has to be checkpointed (BatchNorm running statistics).
   virtual NamedTensors NamedBuffers() const = 0;
+  // Moves parameters and buffers to `device` (before the optimizer is made over them).
+  virtual void To(const c10::Device& device) = 0;
 };
 
 // Builds a built-in architecture. Initial weights come from LibTorch's default generator:

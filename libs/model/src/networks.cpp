@@ -212,6 +212,7 @@ class ModuleNetwork : public Network {
   void SetTraining(bool training) override { net_->train(training); }
   NamedTensors NamedParameters() const override { return Named(net_->named_parameters()); }
   NamedTensors NamedBuffers() const override { return Named(net_->named_buffers()); }
+  void To(const c10::Device& device) override { net_->to(device); }
 
  private:
   static NamedTensors Named(const torch::OrderedDict<std::string, at::Tensor>& dict) {

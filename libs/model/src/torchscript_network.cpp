@@ -30,6 +30,8 @@ class ScriptNetwork : public Network {
     return out;
   }
 
+  void To(const c10::Device& device) override { module_.to(device); }
+
  private:
   torch::jit::Module module_;
 };

@@ -4,13 +4,16 @@
 // shadow difference is never materialised.
 //
 // How k of n are found exactly, in one read pass when it goes as planned (threshold kind):
-// sample ~n/256 values in contiguous blocks; take as threshold a sample value a few standard
-// deviations below the estimated k-th magnitude; collect every value at or above it (a
-// vector compare per 32 values, a key per hit); find the k-th largest candidate with a
-// histogram of the candidates' magnitudes above the threshold and nth_element over the one
-// bin that holds it; keep those at or above it, in index order. Too few candidates (the
-// sample misled) or too many (ties, clusters) and it falls back to the top-k kind's way: a
-// histogram of the top 16 bits of |v| gives the exact threshold bin, then the same collect.
+// sample n/256 values (at least 512, at most 16,384) in contiguous, prefetched blocks; take
+// as threshold a sample value a few standard deviations below the estimated k-th magnitude
+// (a histogram of the sample finds its bin, nth_element ranks that bin only); collect every
+// value at or above it (candidate_scan.h: 8 values per AVX2 compare, a key per hit, written
+// without a branch); find the k-th largest candidate with a histogram of the candidates'
+// magnitudes above the threshold and nth_element over the one bin that holds it; keep those
+// at or above it, in index order. Too few candidates (the sample misled) or too many (ties,
+// clusters) and it falls back to the top-k kind's way: a histogram of the top 16 bits of |v|
+// gives the exact threshold bin, then the same collect. Tensors of at most 2,048 values rank
+// every key. Whatever the path, the result is the one exact top-k set below.
 //
 // Order: larger |v| first, ties to the lower flat index. Both are packed into one 64-bit key
 // (|v|'s bits above the inverted index) so every comparison is one integer compare and the
@@ -18,10 +21,6 @@
 // unsigned integer order like |v| for all non-NaN floats; a NaN ranks above infinity, so a
 // diverged update is sent (and seen) rather than hidden in the residual.
 #pragma once
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 #include <algorithm>
 #include <bit>
@@ -33,16 +32,11 @@
 #include <utility>
 #include <vector>
 
+#include "candidate_scan.h"
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/sparse/sparsifier_options.h"
 
 namespace streamtrain::sparse::internal {
-
-inline uint32_t AbsBits(float v) { return std::bit_cast<uint32_t>(v) & 0x7fffffffu; }
-inline uint64_t RankKey(uint32_t abs_bits, uint64_t index) {
-  return (uint64_t{abs_bits} << 32) | (0xffffffffu - static_cast<uint32_t>(index));
-}
-inline uint64_t KeyIndex(uint64_t key) { return 0xffffffffu - static_cast<uint32_t>(key); }
 
 class Selection {
  public:
@@ -77,9 +71,11 @@ class Selection {
                                            std::span<const TensorRange> ranges, uint64_t n,
                                            uint64_t needed, uint64_t iteration,
                                            uint64_t& expected_candidates);
+  // Every value of `ranges` at or above `threshold` into candidates_ (about `expected` of
+  // them); false when more than `cap`.
   template <typename Values>
   bool Collect(const Values& values, std::span<const TensorRange> ranges, uint32_t threshold,
-               uint64_t cap);
+               uint64_t cap, uint64_t expected);
 
   // The lowest threshold with at least k values at or above it, and how many those are.
   template <typename Values>
@@ -114,27 +110,40 @@ class Selection {
   std::vector<size_t> segment_ends_;  // the candidate count after each range
   std::vector<uint64_t> excluded_;    // each range's largest key (sorted)
   std::vector<uint32_t> sample_;
+  std::vector<uint32_t> sample_histogram_;
+  std::vector<std::pair<uint64_t, uint64_t>> sample_blocks_;  // [begin, end) of each block
   std::vector<uint32_t> histogram_;
   std::vector<uint32_t> trim_histogram_;
 };
 
 // ---- templates ---------------------------------------------------------------------------
 
-// Below this many elements the direct way (rank every key) is as fast as anything smarter.
+// Below this many elements the direct way (rank every key) is as fast as anything smarter;
+// for top-k, whose alternative is a histogram of 2^16 bins, the bound is higher.
 inline constexpr uint64_t kDirectMax = 1 << 15;
+inline constexpr uint64_t kSampledDirectMax = 2048;
 // Histogram bins over the top 16 of |v|'s 31 bits: exponent + 7 mantissa bits.
 inline constexpr int kHistogramShift = 15;
 inline constexpr size_t kHistogramBins = size_t{1} << 16;
 // Contiguous sample blocks: a cache line pair each, so sampling costs few cache misses.
 inline constexpr uint64_t kSampleBlock = 32;
+// Sample size: n / kSampleDivisor within [kSampleMin, kSampleMax]. A small tensor's sample
+// is small: a looser threshold costs it a few hundred more candidates, which trim cheaply,
+// while at least 4,096 samples per tensor (ResNet-18 has 16 tensors of 36,864 to 589,824)
+// cost half the floor in all.
+inline constexpr uint64_t kSampleDivisor = 256;
+inline constexpr uint64_t kSampleMin = 512;
+inline constexpr uint64_t kSampleMax = 16384;
+// Sample blocks prefetched ahead of the one read.
+inline constexpr uint64_t kSamplePrefetch = 16;
+// The sample's histogram: |v|'s exponent and 3 mantissa bits.
+inline constexpr int kSampleShift = 20;
+inline constexpr size_t kSampleBins = size_t{1} << (31 - kSampleShift);
 // Trim histogram: bins of 2^13 |v| bits (1/1024 of a power of two) above the collect
 // threshold, the last one open-ended. Past kTrimDirectMax candidates it beats nth_element.
 inline constexpr int kTrimShift = 13;
 inline constexpr size_t kTrimBins = 4096;
 inline constexpr uint64_t kTrimDirectMax = 2048;
-// Elements per early-out block of the collect pass: a hit-free block costs 8 vector
-// compares and one branch.
-inline constexpr uint64_t kScanBlock = 32;
 
 template <typename Values>
 void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& out) {
@@ -152,7 +161,7 @@ void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& o
     const bool sampled = options_.kind == SparsifierKind::kThreshold;
     if (options_.scope == SparsifierScope::kPerTensor) {
       // Each tensor is handed out as soon as it is chosen: taking its values then finds the
-      // tensor still in cache, and the indices are copied once.
+      // tensor still in cache.
       out.tensors.resize(layout_.size());
       for (size_t position = 0; position < sorted_layout_.size(); ++position) {
         const TensorRange& r = sorted_layout_[position];
@@ -160,7 +169,8 @@ void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& o
         SelectLargest(values, std::span<const TensorRange>(&r, 1), TensorK(r.size, ratio), sampled,
                       iteration, /*one_per_range=*/false);
         TensorUpdate& t = out.tensors[by_offset_[position]];
-        t.indices.assign(selected_.begin(), selected_.end());
+        // Handed over, not copied: the output's storage is new each call anyway.
+        t.indices.swap(selected_);
         values.Take(t.indices, t.values);
       }
       return;
@@ -233,8 +243,8 @@ void Selection::SelectLargest(const Values& values, std::span<const TensorRange>
     }
     return;
   }
-  if (n <= kDirectMax) {
-    Collect(values, ranges, 0, n);
+  if (n <= (sampled ? kSampledDirectMax : kDirectMax)) {
+    Collect(values, ranges, 0, n, n);
     Finish(values, ranges, k, one_per_range);
     return;
   }
@@ -242,7 +252,8 @@ void Selection::SelectLargest(const Values& values, std::span<const TensorRange>
     uint64_t expected = 0;
     const auto threshold = SampledThreshold(values, ranges, n, k, iteration, expected);
     // Past the cap the trim would cost more than the exact way; below k it cannot be exact.
-    if (threshold && Collect(values, ranges, *threshold, std::min(n, 3 * expected + k + 4096)) &&
+    if (threshold &&
+        Collect(values, ranges, *threshold, std::min(n, 3 * expected + k + 4096), expected) &&
         Finish(values, ranges, k, one_per_range)) {
       return;
     }
@@ -250,7 +261,7 @@ void Selection::SelectLargest(const Values& values, std::span<const TensorRange>
   // At least k values at or above the histogram threshold: always enough, also after
   // setting the tensors' largest apart.
   const auto [threshold, count] = HistogramThreshold(values, ranges, k);
-  Collect(values, ranges, threshold, count);
+  Collect(values, ranges, threshold, count, count);
   Finish(values, ranges, k, one_per_range);
 }
 
@@ -259,9 +270,9 @@ std::optional<uint32_t> Selection::SampledThreshold(const Values& values,
                                                     std::span<const TensorRange> ranges, uint64_t n,
                                                     uint64_t needed, uint64_t iteration,
                                                     uint64_t& expected_candidates) {
-  const uint64_t target = std::clamp<uint64_t>(n / 256, 4096, 16384);
+  const uint64_t target = std::clamp<uint64_t>(n / kSampleDivisor, kSampleMin, kSampleMax);
   const uint64_t blocks = target / kSampleBlock;
-  const uint64_t stride = n / blocks;  // n > kDirectMax, so stride >= 2 * kSampleBlock
+  const uint64_t stride = n / blocks;  // n > kSampledDirectMax: stride >= 2 * kSampleBlock
   // SplitMix64: seeding a Mersenne Twister per tensor cost more than the whole sample.
   uint64_t state = options_.seed ^ (iteration * 0x9e3779b97f4a7c15ull) ^ ranges.front().offset;
   auto rng = [&state] {
@@ -270,9 +281,15 @@ std::optional<uint32_t> Selection::SampledThreshold(const Values& values,
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
   };
-  sample_.clear();
+  sample_.resize(blocks * kSampleBlock);
+  sample_histogram_.assign(kSampleBins, 0);
+  uint32_t* sample = sample_.data();
+  uint32_t* histogram = sample_histogram_.data();
+  uint64_t size = 0;
+  uint32_t top = 0;
   // Block starts are jittered inside their stride so periodic structure in the parameters
   // (one row of a matrix after another) cannot line up with the sample.
+  sample_blocks_.clear();
   size_t range_index = 0;
   uint64_t range_start = 0;  // position of ranges[range_index] in the concatenation
   for (uint64_t b = 0; b < blocks; ++b) {
@@ -283,25 +300,49 @@ std::optional<uint32_t> Selection::SampledThreshold(const Values& values,
     }
     const TensorRange& r = ranges[range_index];
     const uint64_t begin = r.offset + (start - range_start);
-    const uint64_t end = std::min(begin + kSampleBlock, r.offset + r.size);
-    for (uint64_t i = begin; i < end; ++i) sample_.push_back(AbsBits(values(i)));
+    sample_blocks_.push_back({begin, std::min(begin + kSampleBlock, r.offset + r.size)});
+  }
+  // The blocks are cache misses far apart: prefetched ahead, several are in flight at once.
+  for (uint64_t b = 0; b < std::min(blocks, kSamplePrefetch); ++b) {
+    values.Prefetch(sample_blocks_[b].first);
+  }
+  for (uint64_t b = 0; b < blocks; ++b) {
+    if (b + kSamplePrefetch < blocks) values.Prefetch(sample_blocks_[b + kSamplePrefetch].first);
+    const auto [begin, end] = sample_blocks_[b];
+    for (uint64_t i = begin; i < end; ++i) {
+      const uint32_t bits = AbsBits(values(i));
+      sample[size++] = bits;
+      ++histogram[bits >> kSampleShift];
+      top = std::max(top, bits);
+    }
   }
   // Aim a few standard deviations above the expected rank of the needed-th largest, so the
   // collect pass finds at least `needed` with high probability.
-  const double s = static_cast<double>(sample_.size());
+  const double s = static_cast<double>(size);
   const double hits = static_cast<double>(needed) * s / static_cast<double>(n + needed);
   const auto rank = static_cast<uint64_t>(std::ceil(hits + 3.0 * std::sqrt(hits) + 4.0));
-  if (rank >= sample_.size() / 2) return std::nullopt;
-  std::nth_element(sample_.begin(), sample_.begin() + static_cast<ptrdiff_t>(rank - 1),
-                   sample_.end(), std::greater<>());
-  const uint32_t threshold = sample_[rank - 1];
+  if (rank >= size / 2) return std::nullopt;
+  // The rank-th largest sample: the histogram finds its bin, nth_element ranks only the
+  // bin's samples (a few percent of them) instead of all.
+  uint64_t above = 0;  // samples in bins above `bin`
+  uint32_t bin = top >> kSampleShift;
+  while (above + histogram[bin] < rank) above += histogram[bin--];
+  uint64_t in_bin = 0;
+  for (uint64_t j = 0; j < size; ++j) {
+    const uint32_t bits = sample[j];
+    sample[in_bin] = bits;  // in_bin <= j: overwrites only what was read
+    in_bin += (bits >> kSampleShift) == bin ? 1 : 0;
+  }
+  const uint64_t bin_rank = rank - above;  // 1 <= bin_rank <= in_bin
+  std::nth_element(sample, sample + (bin_rank - 1), sample + in_bin, std::greater<>());
+  const uint32_t threshold = sample[bin_rank - 1];
   if (threshold == 0) return std::nullopt;  // zeros everywhere: every element a candidate
   expected_candidates =
       static_cast<uint64_t>(static_cast<double>(rank) * static_cast<double>(n) / s);
   return threshold;
 }
 
-// The two things ranked. Each gives one value, and under SSE2 four at once for the scan.
+// The two things ranked. Each gives one value, and the arrays the scan reads.
 struct ResidualValues {
   float* residual;
   float operator()(uint64_t i) const { return residual[i]; }
@@ -313,9 +354,13 @@ struct ResidualValues {
       residual[indices[j]] = 0.0f;
     }
   }
-#if defined(__SSE2__)
-  __m128 Load4(uint64_t i) const { return _mm_loadu_ps(residual + i); }
-#endif
+  const float* minuend() const { return residual; }
+  const float* subtrahend() const { return nullptr; }
+  // The two cache lines of a sample block at i.
+  void Prefetch(uint64_t i) const {
+    __builtin_prefetch(residual + i);
+    __builtin_prefetch(residual + i + 16);
+  }
 };
 
 struct DifferenceValues {
@@ -327,84 +372,31 @@ struct DifferenceValues {
     out.resize(indices.size());
     for (size_t j = 0; j < indices.size(); ++j) out[j] = trained[indices[j]];
   }
-#if defined(__SSE2__)
-  __m128 Load4(uint64_t i) const {
-    return _mm_sub_ps(_mm_loadu_ps(trained + i), _mm_loadu_ps(served + i));
+  const float* minuend() const { return trained; }
+  const float* subtrahend() const { return served; }
+  void Prefetch(uint64_t i) const {
+    __builtin_prefetch(trained + i);
+    __builtin_prefetch(trained + i + 16);
+    __builtin_prefetch(served + i);
+    __builtin_prefetch(served + i + 16);
   }
-#endif
 };
-
-// Bit j set when the value at i + j (j < kScanBlock) has |v|'s bits >= threshold. Written
-// with SSE2 because GCC turns the plain loop into a scalar max (SSE2 has no 32-bit integer
-// max to vectorise it with), which made the whole scan three times slower. The common case,
-// no hit, costs one OR per four values; the mask is built only for blocks with a hit.
-// (Building every mask and taking two hits per block without any branch measured the same
-// at ratio 1%: the scan is bound by SSE2 instruction throughput, not by mispredictions.)
-template <typename Values>
-uint32_t HitMask(const Values& values, uint64_t i, int32_t threshold) {
-  static_assert(kScanBlock % 4 == 0 && kScanBlock <= 32);
-#if defined(__SSE2__)
-  const __m128i magnitude = _mm_set1_epi32(0x7fffffff);
-  const __m128i below = _mm_set1_epi32(threshold - 1);  // threshold >= 0: no overflow
-  auto compare = [&](uint64_t j) {
-    return _mm_cmpgt_epi32(_mm_and_si128(_mm_castps_si128(values.Load4(i + j)), magnitude), below);
-  };
-  __m128i any = _mm_setzero_si128();
-  for (uint64_t j = 0; j < kScanBlock; j += 4) any = _mm_or_si128(any, compare(j));
-  if (_mm_movemask_epi8(any) == 0) return 0;
-  uint32_t mask = 0;
-  for (uint64_t j = 0; j < kScanBlock; j += 4) {
-    mask |= static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(compare(j)))) << j;
-  }
-  return mask;
-#else
-  uint32_t mask = 0;
-  for (uint64_t j = 0; j < kScanBlock; ++j) {
-    mask |= static_cast<uint32_t>(static_cast<int32_t>(AbsBits(values(i + j))) >= threshold) << j;
-  }
-  return mask;
-#endif
-}
 
 template <typename Values>
 bool Selection::Collect(const Values& values, std::span<const TensorRange> ranges,
-                        uint32_t threshold, uint64_t cap) {
-  // Candidates are written branch-free (store, then advance if it qualifies), so the buffer
-  // has room for one block past the cap; it only grows, so it is initialised only once.
-  if (candidates_.size() < cap + kScanBlock) candidates_.resize(cap + kScanBlock);
-  uint64_t* out = candidates_.data();
+                        uint32_t threshold, uint64_t cap, uint64_t expected) {
+  // The scan writes past the count (kScanSlack); the buffer only grows, so it is
+  // initialised only once.
+  if (candidates_.size() < cap + kScanSlack) candidates_.resize(cap + kScanSlack);
+  uint64_t n = 0;
+  for (const TensorRange& r : ranges) n += r.size;
+  const bool sparse = static_cast<double>(expected) < kSparseHitFraction * static_cast<double>(n);
   uint64_t count = 0;
   segment_ends_.clear();
   candidate_floor_ = threshold;
-  // |v|'s bits fit in 31, so a signed compare is exact, and SSE2 has one (not unsigned).
-  const auto signed_threshold = static_cast<int32_t>(threshold);
-  auto take = [&](uint64_t i) {
-    const uint32_t bits = AbsBits(values(i));
-    out[count] = RankKey(bits, i);
-    count += static_cast<uint64_t>(static_cast<int32_t>(bits) >= signed_threshold);
-  };
-  // The lowest hit of `mask` (none: a harmless store inside the block, not counted).
-  auto hit = [&](uint64_t i, uint32_t mask) {
-    const uint64_t j = i + static_cast<uint64_t>(std::countr_zero(mask) & (kScanBlock - 1));
-    out[count] = RankKey(AbsBits(values(j)), j);
-    count += mask != 0 ? 1 : 0;
-  };
   for (const TensorRange& r : ranges) {
-    const uint64_t end = r.offset + r.size;
-    uint64_t i = r.offset;
-    for (; i + kScanBlock <= end; i += kScanBlock) {
-      uint32_t mask = HitMask(values, i, signed_threshold);
-      if (mask == 0) continue;
-      // Two hits without a branch on how many there are (at ratio 1% about 99% of blocks
-      // with a hit have at most two), then the rare rest.
-      hit(i, mask);
-      mask &= mask - 1;
-      hit(i, mask);
-      mask &= mask - 1;
-      for (; mask != 0; mask &= mask - 1) hit(i, mask);
-      if (count > cap) return false;
-    }
-    for (; i < end; ++i) take(i);
+    count = ScanForCandidates(values.minuend(), values.subtrahend(), r.offset, r.offset + r.size,
+                              threshold, sparse, candidates_.data(), count, cap);
     if (count > cap) return false;
     segment_ends_.push_back(count);
   }

@@ -81,6 +81,17 @@ struct ModelOptions {
   // memory stays in the process for the next step instead of going back to the kernel.
   // Default: true.
   bool retain_freed_memory = true;
+  // Where the parameters, optimizer state and batches live: "cpu", or "cuda" / "cuda:N" in
+  // a build configured with -DSTREAMTRAIN_CUDA=ON (docs/gpu.md). Inputs and outputs of the
+  // span API stay in host memory. Default: "cpu".
+  std::string device = "cpu";
 };
+
+// Whether this build can place models on CUDA devices (configured with -DSTREAMTRAIN_CUDA=ON).
+bool BuiltWithCuda();
+// Ok for "cpu", "cuda" and "cuda:N"; InvalidArgument naming `device` otherwise, and for a
+// cuda device in a build without CUDA support. Whether the device exists is checked when a
+// model is created.
+Status ValidateDevice(std::string_view device);
 
 }  // namespace streamtrain::model

@@ -14,8 +14,9 @@
 // is untouched, so per coordinate the emitted values plus the final r account for every
 // update (== in float whenever the caller's own sums are exact, as the tests check).
 //
-// Cost: the threshold kind reads r once (plus a sample of at most 16,384 values) and
-// writes only the k selected entries; top-k reads it twice (a histogram, then the collect).
+// Cost: the threshold kind reads r once (plus a sample of n/256 values per tensor, 512 to
+// 16,384) and writes only the k selected entries; the read is 8-wide AVX2 where the CPU has
+// it, with the same result as elsewhere. Top-k reads r twice (a histogram, then the collect).
 // Results depend only on the data, the options (seed) and the iteration, never on timing.
 //
 // Thread safety: none; one thread calls Select at a time (it reuses scratch buffers).
