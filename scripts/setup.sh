@@ -12,7 +12,7 @@ packages=(
   # tools and data (gnuplot draws the benchmark plots)
   kcat lmdb-utils dataset-fashion-mnist gnuplot-nox
   # operations: the dashboard test runs a real Prometheus; the compose file is validated
-  prometheus docker-compose jq
+  prometheus docker-compose jq clang libclang-rt-dev  # clang, libFuzzer: fuzz/ (label fuzz)
 )
 
 missing=()

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -64,17 +65,41 @@ void BindEnvironment(CLI::App& app) {
   for (CLI::App* sub : app.get_subcommands({})) BindEnvironment(*sub);
 }
 
+namespace {
+
+// HMAC-SHA256 is only as strong as its key; refuse the obviously weak ones.
+constexpr size_t kMinKeyBytes = 16;
+
+void StripNewlines(std::string& key) {
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+}
+
+}  // namespace
+
 std::string ReadKeyFile(const std::string& flag, const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw CLI::ValidationError(flag, "cannot read " + path);
   std::string key((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-  // HMAC-SHA256 is only as strong as its key; refuse the obviously weak ones.
-  constexpr size_t kMinKeyBytes = 16;
+  StripNewlines(key);
   if (key.size() < kMinKeyBytes) {
     throw CLI::ValidationError(flag, path + " holds " + std::to_string(key.size()) +
                                          " bytes; a key needs at least " +
                                          std::to_string(kMinKeyBytes));
+  }
+  return key;
+}
+
+std::optional<std::string> ResolveHmacKey(const std::string& flag, const std::string& key_file) {
+  if (!key_file.empty()) return ReadKeyFile(flag, key_file);
+  const char* value = std::getenv(kHmacKeyEnv);
+  if (value == nullptr || *value == '\0') return std::nullopt;
+  std::string key(value);
+  StripNewlines(key);
+  if (key.size() < kMinKeyBytes) {
+    // The length only: an error message must never carry the key.
+    throw CLI::ValidationError(kHmacKeyEnv, "holds " + std::to_string(key.size()) +
+                                                " bytes; a key needs at least " +
+                                                std::to_string(kMinKeyBytes));
   }
   return key;
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,16 @@ void BindEnvironment(CLI::App& app);
 // Reads an HMAC key from `path` (--hmac-key-file): the file's bytes without a trailing
 // newline; at least 16 bytes. Throws CLI::ValidationError naming `flag` otherwise.
 std::string ReadKeyFile(const std::string& flag, const std::string& path);
+
+// The environment variable that holds an HMAC key itself (not a file name), so the key is
+// never on a command line (visible in `ps`) nor in a config file.
+inline constexpr const char* kHmacKeyEnv = "STREAMTRAIN_HMAC_KEY";
+
+// The HMAC key of a service: ReadKeyFile(flag, key_file) when --hmac-key-file is set (it wins
+// over the environment), else the value of STREAMTRAIN_HMAC_KEY when set and non-empty
+// (trailing newlines stripped, at least 16 bytes), else none. Errors name the flag or the
+// variable and the key's length, never the key. The key is not logged.
+std::optional<std::string> ResolveHmacKey(const std::string& flag, const std::string& key_file);
 
 // Applies --log-level (throws CLI::ValidationError for an unknown level).
 void ApplyLogLevel(const std::string& level);

@@ -29,6 +29,20 @@ auto Log() {
   return log;
 }
 
+// Which HMAC check a rejected delta or chunk failed, if any. libs/wire reports an unsigned
+// message while a key is configured as kFailedPrecondition, and a tag that does not verify
+// (another key, or bytes changed after signing) as kCorrupt naming the HMAC.
+std::optional<SignatureFailure> SignatureFailureOf(const Status& status) {
+  if (status.code() == ErrorCode::kFailedPrecondition &&
+      status.message().find("unsigned") != std::string::npos) {
+    return SignatureFailure::kUnsigned;
+  }
+  if (status.code() == ErrorCode::kCorrupt && status.message().find("HMAC") != std::string::npos) {
+    return SignatureFailure::kForged;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 DeltaFollower::DeltaFollower(ReplicaOptions options, ReplicaProbe& probe)
@@ -147,10 +161,7 @@ Result<std::optional<DeltaFollower::FetchedSnapshot>> DeltaFollower::AssembleFro
       if (!header.ok() || header->info.model_id != options_.model_id) continue;
       Status added = assembler.Add(m.payload());
       if (!added.ok()) {
-        if (added.code() != ErrorCode::kOutOfRange) {
-          probe_.Corrupt(Topic::kSnapshots);
-          Log()->warn("snapshot chunk at offset {} rejected: {}", m.offset(), added.ToString());
-        }
+        if (added.code() != ErrorCode::kOutOfRange) RejectChunk(m.offset(), added);
         continue;
       }
       if (!assembler.complete()) continue;
@@ -211,6 +222,12 @@ Status DeltaFollower::Bootstrap(FetchedSnapshot fetched) {
   return Reposition();
 }
 
+void DeltaFollower::RejectChunk(int64_t offset, const Status& why) {
+  probe_.Corrupt(Topic::kSnapshots);
+  if (auto failure = SignatureFailureOf(why)) probe_.SignatureRejected(Topic::kSnapshots, *failure);
+  Log()->warn("snapshot chunk at offset {} rejected: {}", offset, why.ToString());
+}
+
 Status DeltaFollower::Reposition() {
   return reader_->Assign({{deltas_tp_, deltas_next_}, {snapshots_tp_, snapshots_next_}});
 }
@@ -256,7 +273,18 @@ DeltaFollower::Next DeltaFollower::OnDelta(const kafka::Message& m, bool* change
     return Next::kContinue;
   }
   deploy::ReplicaState& target = staging_ ? *staging_ : *served_;
-  const deploy::DeltaResult r = target.OnDelta(m.payload());
+  // Decoded here rather than by ReplicaState::OnDelta to keep the error code, which tells
+  // an unsigned delta from a forged one.
+  Result<wire::Delta> decoded = wire::DecodeDelta(m.payload(), {.hmac_key = options_.hmac_key});
+  if (!decoded.ok()) {
+    probe_.Corrupt(Topic::kDeltas);
+    if (auto failure = SignatureFailureOf(decoded.status())) {
+      probe_.SignatureRejected(Topic::kDeltas, *failure);
+    }
+    Log()->warn("delta at offset {} rejected: {}", m.offset(), decoded.status().ToString());
+    return Next::kContinue;
+  }
+  const deploy::DeltaResult r = target.OnDecodedDelta(*decoded);
   bool failed = false;
   switch (r.outcome) {
     case deploy::DeltaOutcome::kApplied:
@@ -335,10 +363,7 @@ DeltaFollower::Next DeltaFollower::OnChunk(const kafka::Message& m, bool* change
   if (header->info.sequence <= served_->version()) return Next::kContinue;
   Status added = assembler_->Add(m.payload());
   if (!added.ok()) {
-    if (added.code() != ErrorCode::kOutOfRange) {
-      probe_.Corrupt(Topic::kSnapshots);
-      Log()->warn("snapshot chunk at offset {} rejected: {}", m.offset(), added.ToString());
-    }
+    if (added.code() != ErrorCode::kOutOfRange) RejectChunk(m.offset(), added);
     return Next::kContinue;
   }
   if (!assembler_->complete()) return Next::kContinue;

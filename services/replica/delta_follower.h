@@ -84,6 +84,8 @@ class DeltaFollower {
   Next OnChunk(const kafka::Message& m, bool* changed);
   Status Resync(StopSource& stop, bool* changed);
   Status Reposition();
+  // Counts and logs a snapshot chunk the assembler refused (signature failures by reason).
+  void RejectChunk(int64_t offset, const Status& why);
   Status Publish();
   void UpdateLag();
 

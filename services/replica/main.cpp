@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--hmac-key-file", hmac_key_file,
                  "Accept only deltas and snapshots signed with HMAC-SHA256 using the key in "
-                 "this file");
+                 "this file (wins over STREAMTRAIN_HMAC_KEY, which holds the key itself)");
   app.add_option("--http-port", options.http.port,
                  "Port for /v1/predict, /v1/model, /healthz and /metrics (0: any free port)")
       ->capture_default_str();
@@ -69,9 +69,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     cli::ApplyLogLevel(log_level);
     cli::ApplyKafkaProperties(options.kafka, kafka_properties);
-    if (!hmac_key_file.empty()) {
-      options.hmac_key = cli::ReadKeyFile("--hmac-key-file", hmac_key_file);
-    }
+    options.hmac_key = cli::ResolveHmacKey("--hmac-key-file", hmac_key_file);
     options.snapshot_timeout = std::chrono::milliseconds(snapshot_timeout_ms);
     if (Status device = model::ValidateDevice(options.device); !device.ok()) {
       throw CLI::ValidationError("--device", device.message());

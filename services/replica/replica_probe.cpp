@@ -76,6 +76,26 @@ ReplicaProbe::ReplicaProbe(prometheus::Registry& r)
     corrupt_[i] = &corrupt.Add({{"topic", kTopicLabels[i]}});
     received_bytes_[i] = &bytes.Add({{"topic", kTopicLabels[i]}});
   }
+  auto& signature = prometheus::BuildCounter()
+                        .Name("streamtrain_replica_rejected_signature_total")
+                        .Help(
+                            "Deltas and snapshot chunks rejected by the HMAC check: unsigned "
+                            "while a key is configured, or forged (tag made with another key, "
+                            "or bytes changed after signing)")
+                        .Register(r);
+  constexpr const char* kReasons[] = {"unsigned", "forged"};
+  for (int t = 0; t < 2; ++t) {
+    for (int reason = 0; reason < 2; ++reason) {
+      signature_rejected_[t][reason] =
+          &signature.Add({{"topic", kTopicLabels[t]}, {"reason", kReasons[reason]}});
+    }
+  }
+}
+
+void ReplicaProbe::SignatureRejected(Topic topic, SignatureFailure reason) {
+  const int t = static_cast<int>(topic);
+  if (t > 1) return;  // records carry no signature
+  signature_rejected_[t][static_cast<int>(reason)]->Increment();
 }
 
 void ReplicaProbe::Received(Topic topic, uint64_t bytes) {

@@ -16,12 +16,19 @@ namespace streamtrain::replica {
 // Which topic a per-topic counter is about.
 enum class Topic { kDeltas, kSnapshots, kRecords };
 
+// Why a message failed the HMAC check, the `reason` label of
+// streamtrain_replica_rejected_signature_total.
+enum class SignatureFailure { kUnsigned, kForged };
+
 class ReplicaProbe {
  public:
   explicit ReplicaProbe(prometheus::Registry& registry);
 
   void Received(Topic topic, uint64_t bytes);
   void Corrupt(Topic topic);
+  // A delta (kDeltas) or snapshot chunk (kSnapshots) that failed the HMAC check; it is also
+  // counted by Corrupt().
+  void SignatureRejected(Topic topic, SignatureFailure reason);
   void WrongModel() { wrong_model_.Increment(); }
   // A delta applied `publish_to_apply_seconds` after the trainer encoded it.
   void DeltaApplied(double publish_to_apply_seconds);
@@ -50,6 +57,7 @@ class ReplicaProbe {
   prometheus::Counter& digest_failures_;
   prometheus::Counter* corrupt_[3];
   prometheus::Counter* received_bytes_[3];
+  prometheus::Counter* signature_rejected_[2][2];  // [deltas|snapshots][unsigned|forged]
   prometheus::Counter& snapshots_loaded_;
   prometheus::Counter& wrong_model_;
   prometheus::Counter& predictions_;

@@ -19,7 +19,11 @@ constexpr int32_t kPartition = 0;
 // Kafka's default message.max.bytes is 1 MiB; a delta must fit in one message.
 constexpr size_t kMaxDeltaBytes = 1000000;
 constexpr int64_t kNewestScanMessages = 64;  // how far back Start() looks for our versions
-constexpr char kStateMagic[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '1'};
+constexpr char kStateMagicV1[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '1'};
+// Version 2 adds the publish gate's state after version 1's fields.
+constexpr char kStateMagic[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '2'};
+constexpr uint8_t kStateHasAccuracy = 1;
+constexpr uint8_t kStateHolding = 2;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -44,6 +48,32 @@ bool Get(std::string_view& in, T* value) {
   std::memcpy(value, in.data(), sizeof(T));
   in.remove_prefix(sizeof(T));
   return true;
+}
+
+void PutFloats(std::string& out, const std::vector<float>& values) {
+  Put<uint64_t>(out, values.size());
+  out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+}
+
+bool GetFloats(std::string_view& in, std::vector<float>* values, uint64_t expected) {
+  uint64_t count = 0;
+  if (!Get(in, &count) || count != expected || in.size() < count * sizeof(float)) return false;
+  values->resize(count);
+  std::memcpy(values->data(), in.data(), count * sizeof(float));
+  in.remove_prefix(count * sizeof(float));
+  return true;
+}
+
+bool AllFinite(std::span<const float> values) {
+  // Sums of non-finite values stay non-finite; a plain sum vectorises where a branch per
+  // value would not. 0 * x keeps finite values from overflowing the sum.
+  float acc = 0.0f;
+  for (float v : values) acc += 0.0f * v;
+  return acc == 0.0f;
+}
+
+const char* HoldReasonName(HoldReason reason) {
+  return reason == HoldReason::kNonFinite ? "non_finite" : "accuracy";
 }
 
 }  // namespace
@@ -219,6 +249,7 @@ Result<uint64_t> Deployer::Start(std::span<const float> params, uint64_t version
     version = *newest + 1;
   }
   version_ = version;
+  if (probe_) probe_->DeployHolding(holding_);
   ST_RETURN_IF_ERROR(PublishSnapshot(version));
   log->info("{} deployment of model '{}' from version {} (digest {})",
             DeployModeName(options_.mode), options_.model_id, version, DigestToHex(served_digest_));
@@ -262,7 +293,54 @@ wire::Delta Deployer::BuildDelta(const sparse::SparseUpdate& update, bool from_r
   return delta;
 }
 
-Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version) {
+std::optional<HoldReason> Deployer::Gate(std::span<const float> trained,
+                                         std::optional<double> window_accuracy) {
+  if (!AllFinite(trained)) return HoldReason::kNonFinite;
+  if (options_.publish_gate_margin > 0 && window_accuracy && published_accuracy_ &&
+      *window_accuracy < *published_accuracy_ - options_.publish_gate_margin) {
+    return HoldReason::kAccuracy;
+  }
+  return std::nullopt;
+}
+
+DeltaStats Deployer::Hold(HoldReason reason, std::span<float> trained,
+                          std::optional<double> window_accuracy) {
+  static auto log = GetLogger("deploy");
+  if (probe_) probe_->DeployHeld(HoldReasonName(reason));
+  DeltaStats stats{.held = true};
+  if (reason == HoldReason::kNonFinite) {
+    if (!non_finite_reported_) {
+      log->warn(
+          "trained parameters hold NaN or infinite values: version {} not published, the step "
+          "is dropped and the model returns to the served copy (diverging? lower --lr)",
+          version_ + 1);
+      non_finite_reported_ = true;
+    }
+    // The served copy is the last good model; in train mode the residual still holds what
+    // was pending before this step, in shadow mode what the model was ahead is lost.
+    std::copy(served_.begin(), served_.end(), trained.begin());
+    held_run_ = catch_up_left_ = 0;
+    stats.model_reset = true;
+    return stats;
+  }
+  if (!holding_) {
+    log->warn(
+        "publish gate: windowed accuracy {:.4f} is more than {} below {:.4f} when version {} "
+        "went out; holding deployment (the model keeps training)",
+        window_accuracy.value_or(0), options_.publish_gate_margin, published_accuracy_.value_or(0),
+        version_);
+    holding_ = true;
+    if (probe_) probe_->DeployHolding(true);
+  }
+  if (options_.mode == DeployMode::kSparse &&
+      options_.sparsifier.feedback == sparse::FeedbackMode::kTrain) {
+    ++held_run_;  // the model runs ahead of the served copy
+  }
+  return stats;
+}
+
+Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
+                                     std::optional<double> window_accuracy) {
   if (trained.size() != served_.size()) {
     return InvalidArgument("deploy: " + std::to_string(trained.size()) + " parameters, expected " +
                            std::to_string(served_.size()));
@@ -276,6 +354,20 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version)
     GetLogger("deploy")->error("a delta delivery failed; a snapshot follows for the replicas");
     RequestSnapshot();
   }
+  if (auto reason = Gate(trained, window_accuracy)) return Hold(*reason, trained, window_accuracy);
+  non_finite_reported_ = false;
+  if (holding_) {
+    GetLogger("deploy")->info(
+        "publish gate: windowed accuracy {:.4f} recovered; publishing "
+        "version {}",
+        window_accuracy.value_or(0), version);
+    holding_ = false;
+    if (probe_) probe_->DeployHolding(false);
+  }
+  // After a hold of H iterations the model stays ahead for H published iterations.
+  catch_up_left_ += held_run_;
+  held_run_ = 0;
+  if (window_accuracy) published_accuracy_ = window_accuracy;
   DeltaStats stats;
   if (options_.mode == DeployMode::kDense) {
     std::copy(trained.begin(), trained.end(), served_.begin());
@@ -299,10 +391,12 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   const bool train_feedback = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
   const size_t n = served_.size();
   double residual_sq = 0;
+  bool stats_model_reset = false;
   sparse::SparseUpdate update;
   if (train_feedback) {
     // Thesis Algorithm 3 after the optimizer: r += (trained - served); the k largest of r
-    // are applied, the rest waits in r.
+    // are applied, the rest waits in r. When the model ran ahead during a hold, trained -
+    // served is everything it is ahead, not one step.
     for (size_t i = 0; i < n; ++i) residual_[i] += trained[i] - served_[i];
     update = sparsifier_->Select(residual_, iterations_);
   } else {
@@ -339,7 +433,15 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
       }
     }
     for (size_t i = 0; i < n; ++i) residual_sq += double(residual_[i]) * residual_[i];
-    std::copy(served_.begin(), served_.end(), trained.begin());
+    if (catch_up_left_ > 0) --catch_up_left_;
+    if (catch_up_left_ > 0) {
+      // Catching up after a hold: the model stays ahead, so the residual keeps only what
+      // the model does not hold (next time trained - served is added again).
+      for (size_t i = 0; i < n; ++i) residual_[i] -= trained[i] - served_[i];
+    } else {
+      std::copy(served_.begin(), served_.end(), trained.begin());
+      stats_model_reset = true;
+    }
   } else {
     ST_RETURN_IF_ERROR(wire::ApplyDelta(decoded, layout_, served_, &digest));
     for (size_t i = 0; i < n; ++i) {
@@ -349,7 +451,8 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   }
   served_digest_ = digest;
   version_ = version;
-  DeltaStats stats{.coordinates = update.size(), .bytes = bytes.size()};
+  DeltaStats stats{
+      .coordinates = update.size(), .bytes = bytes.size(), .model_reset = stats_model_reset};
   Status sent = sink_->PublishDelta(bytes);
   if (!sent.ok()) {
     // The served copy moved on; replicas will see a gap and resync from the snapshot.
@@ -363,13 +466,23 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   return stats;
 }
 
-Status Deployer::Replace(std::span<const float> params, uint64_t version) {
+Result<bool> Deployer::Replace(std::span<const float> params, uint64_t version) {
   if (params.size() != served_.size()) return InvalidArgument("deploy: parameter count changed");
+  if (!AllFinite(params)) {
+    if (probe_) probe_->DeployHeld(HoldReasonName(HoldReason::kNonFinite));
+    GetLogger("deploy")->warn(
+        "the retrained model holds NaN or infinite values: not published, version {} stays "
+        "served",
+        version_);
+    return false;
+  }
   served_.assign(params.begin(), params.end());
   if (!residual_.empty()) std::fill(residual_.begin(), residual_.end(), 0.0f);
+  held_run_ = catch_up_left_ = 0;
   served_digest_ = DigestParameters(served_);
   version_ = version;
-  return PublishSnapshot(version);
+  ST_RETURN_IF_ERROR(PublishSnapshot(version));
+  return true;
 }
 
 Status Deployer::PublishSnapshot(uint64_t version) {
@@ -412,22 +525,31 @@ std::string Deployer::SerializeState() const {
   static const std::vector<float> kNone;
   const std::vector<float>& values =
       options_.mode == DeployMode::kDense ? kNone : (train ? residual_ : served_);
-  Put<uint64_t>(out, values.size());
-  out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+  PutFloats(out, values);
+  // Version 2: the gate.
+  Put<uint8_t>(out, static_cast<uint8_t>((published_accuracy_ ? kStateHasAccuracy : 0) |
+                                         (holding_ ? kStateHolding : 0)));
+  Put<double>(out, published_accuracy_.value_or(0));
+  Put<uint64_t>(out, held_run_);
+  Put<uint64_t>(out, catch_up_left_);
+  // Train mode with the model ahead (held or catching up): the served copy differs from the
+  // model and is saved too.
+  if (options_.mode == DeployMode::kSparse && train && model_ahead()) PutFloats(out, served_);
   return out;
 }
 
 Status Deployer::RestoreState(std::string_view state, std::span<const float> params) {
   auto corrupt = [](const std::string& why) { return Corrupt("checkpoint deployment: " + why); };
-  if (state.size() < sizeof kStateMagic ||
-      state.substr(0, sizeof kStateMagic) != std::string_view(kStateMagic, sizeof kStateMagic)) {
+  const auto magic = state.substr(0, std::min(state.size(), sizeof kStateMagic));
+  const bool v1 = magic == std::string_view(kStateMagicV1, sizeof kStateMagicV1);
+  if (!v1 && magic != std::string_view(kStateMagic, sizeof kStateMagic)) {
     return corrupt("bad magic");
   }
   state.remove_prefix(sizeof kStateMagic);
   uint8_t mode = 0, feedback = 0;
-  uint64_t iterations = 0, snapshot_id = 0, digest = 0, count = 0;
+  uint64_t iterations = 0, snapshot_id = 0, digest = 0;
   if (!Get(state, &mode) || !Get(state, &feedback) || !Get(state, &iterations) ||
-      !Get(state, &snapshot_id) || !Get(state, &digest) || !Get(state, &count)) {
+      !Get(state, &snapshot_id) || !Get(state, &digest)) {
     return corrupt("truncated");
   }
   if (mode != static_cast<uint8_t>(options_.mode) ||
@@ -439,15 +561,29 @@ Status Deployer::RestoreState(std::string_view state, std::span<const float> par
   }
   iterations_ = iterations;
   last_snapshot_id_ = snapshot_id;
-  if (options_.mode == DeployMode::kDense) return Status::Ok();
-  if (count != params.size() || state.size() != count * sizeof(float)) {
-    return corrupt("holds " + std::to_string(count) + " values for " +
-                   std::to_string(params.size()) + " parameters");
+  const bool sparse_mode = options_.mode == DeployMode::kSparse;
+  const bool train = sparse_mode && options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
+  std::vector<float> ignored;
+  std::vector<float>& target = !sparse_mode ? ignored : (train ? residual_ : served_);
+  if (!GetFloats(state, &target, sparse_mode ? params.size() : 0)) {
+    return corrupt("does not hold " + std::to_string(params.size()) + " values");
   }
-  const bool train = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
-  std::vector<float>& target = train ? residual_ : served_;
-  target.resize(count);
-  std::memcpy(target.data(), state.data(), count * sizeof(float));
+  if (!v1) {
+    uint8_t flags = 0;
+    double accuracy = 0;
+    if (!Get(state, &flags) || !Get(state, &accuracy) || !Get(state, &held_run_) ||
+        !Get(state, &catch_up_left_)) {
+      return corrupt("truncated gate state");
+    }
+    if (flags & kStateHasAccuracy) published_accuracy_ = accuracy;
+    holding_ = (flags & kStateHolding) != 0;
+    if (!train) held_run_ = catch_up_left_ = 0;
+    if (model_ahead() && !GetFloats(state, &served_, params.size())) {
+      return corrupt("truncated served copy");
+    }
+  }
+  if (!state.empty()) return corrupt(std::to_string(state.size()) + " trailing bytes");
+  if (options_.mode == DeployMode::kDense) return Status::Ok();
   if (DigestParameters(served_) != digest) {
     return corrupt("served parameters do not match their digest");
   }

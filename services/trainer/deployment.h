@@ -10,6 +10,15 @@
 //      every replica runs (DESIGN.md, invariant 4), then produce the same bytes;
 //   4. in train mode the model is reset to the served copy: it changes only at the k
 //      selected coordinates, whatever the optimizer did to the others.
+// The publish gate comes first and may hold an iteration instead: nothing is published,
+// the served copy does not move and no version is used. It holds when a trained value is
+// NaN or infinite (the step is dropped: the model returns to the served copy), and, with
+// publish_gate_margin, while the windowed prequential accuracy is more than the margin
+// below its value when the last version went out. While held for accuracy the model keeps
+// training; in train mode it runs ahead of the served copy as in shadow mode, and for as
+// many published iterations after the hold as the hold lasted it stays ahead (the deltas
+// carry the largest coordinates of residual + trained - served); then it is reset to the
+// served copy and what it was ahead goes into the residual (docs/deployment.md).
 // Snapshots (the whole served copy, chunked) go out at start, every snapshot_every
 // iterations, on request, after a delivery failure (so replicas that missed a delta can
 // resync) and, in `--deploy dense` mode, every iteration instead of deltas.
@@ -74,8 +83,13 @@ struct DeploymentOptions {
   // A snapshot every S iterations (besides the one at start); 0: only at start and on
   // request. Default: 1,000.
   uint64_t snapshot_every = 1000;
-  // Signs deltas and snapshot chunks with HMAC-SHA256 when set (--hmac-key-file).
+  // Signs deltas and snapshot chunks with HMAC-SHA256 when set (--hmac-key-file or the
+  // STREAMTRAIN_HMAC_KEY environment variable). Never logged.
   std::optional<std::string> hmac_key;
+  // Champion/challenger gate (--publish-gate-margin): hold deployment while the windowed
+  // prequential accuracy is more than this (a fraction, e.g. 0.02) below the windowed
+  // accuracy when the last version was published. Default: 0, off.
+  double publish_gate_margin = 0;
   // How long a snapshot waits for outstanding deltas to be acknowledged. Default: 30 s.
   std::chrono::milliseconds flush_timeout{30000};
 };
@@ -109,9 +123,16 @@ class DeploymentSink {
   std::unique_ptr<kafka::PartitionReader> reader_;
 };
 
+// Why the publish gate held an iteration (the `reason` label of streamtrain_deploy_held_total).
+enum class HoldReason { kNonFinite, kAccuracy };
+
 struct DeltaStats {
   uint64_t coordinates = 0;  // k of this delta
   uint64_t bytes = 0;        // encoded size
+  // The gate held the iteration: nothing was published and the version was not used.
+  bool held = false;
+  // `trained` now holds the parameters the model must continue from (load them back).
+  bool model_reset = false;
 };
 
 class Deployer {
@@ -130,13 +151,17 @@ class Deployer {
   // Publishes a snapshot at that version.
   Result<uint64_t> Start(std::span<const float> params, uint64_t version, std::string_view state);
 
-  // After an optimizer step: `trained` holds the model's parameters. Publishes `version`
-  // (sparse: a delta; dense: a snapshot). In train mode, `trained` is overwritten with
-  // the served parameters, which the caller loads back into the model.
-  Result<DeltaStats> Publish(std::span<float> trained, uint64_t version);
+  // After an optimizer step: `trained` holds the model's parameters, `window_accuracy` the
+  // trainer's windowed prequential accuracy (for the gate; none: no accuracy gate). Publishes
+  // `version` (sparse: a delta; dense: a snapshot) unless the gate holds it (stats.held: the
+  // same version is offered again next time). When stats.model_reset, `trained` was
+  // overwritten with the parameters the caller loads back into the model.
+  Result<DeltaStats> Publish(std::span<float> trained, uint64_t version,
+                             std::optional<double> window_accuracy = std::nullopt);
 
   // Replaces the served model wholesale (full retraining swap): snapshot at `version`.
-  Status Replace(std::span<const float> params, uint64_t version);
+  // False (nothing published, version unused) when `params` are not all finite.
+  Result<bool> Replace(std::span<const float> params, uint64_t version);
 
   // Waits until everything published so far is acknowledged by the brokers.
   Status Flush() { return sink_->Flush(); }
@@ -147,12 +172,23 @@ class Deployer {
   std::string SerializeState() const;
   uint64_t served_digest() const { return served_digest_.load(); }
   std::span<const float> served() const { return served_; }
+  // Train feedback: what the served copy still lacks of the updates (empty otherwise).
+  std::span<const float> residual() const { return residual_; }
   DeployMode mode() const { return options_.mode; }
+  // True while the accuracy gate holds deployment.
+  bool holding() const { return holding_; }
+  // Train feedback: the model differs from the served copy (held, or catching up after it).
+  bool model_ahead() const { return held_run_ > 0 || catch_up_left_ > 0; }
 
  private:
   Deployer(DeploymentOptions options, const model::ParameterLayout& layout, std::string spec,
            std::unique_ptr<DeploymentSink> sink, TrainerProbe* probe);
   Status RestoreState(std::string_view state, std::span<const float> params);
+  // The gate: the reason to hold this iteration, if any.
+  std::optional<HoldReason> Gate(std::span<const float> trained,
+                                 std::optional<double> window_accuracy);
+  DeltaStats Hold(HoldReason reason, std::span<float> trained,
+                  std::optional<double> window_accuracy);
   Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version);
   Status PublishSnapshot(uint64_t version);
   // The delta for this iteration's selection, values in options_.values' meaning.
@@ -177,6 +213,12 @@ class Deployer {
   uint64_t last_snapshot_id_ = 0;  // ids increase, also across restarts (wall clock)
   uint64_t since_snapshot_ = 0;    // iterations since the last snapshot
   uint64_t failed_seen_ = 0;       // sink failures already answered with a snapshot
+  // The gate. published_accuracy_: windowed accuracy when the last version went out.
+  std::optional<double> published_accuracy_;
+  bool holding_ = false;              // the accuracy gate holds
+  bool non_finite_reported_ = false;  // logged once per burst of non-finite iterations
+  uint64_t held_run_ = 0;             // train feedback: iterations held so far with the model ahead
+  uint64_t catch_up_left_ = 0;        // train feedback: published iterations left before the reset
   std::atomic<bool> snapshot_requested_{false};
 };
 

@@ -116,8 +116,19 @@ int main(int argc, char** argv) {
                  "f32 (new values) | f16 | bf16 (increments, applied identically on both sides)")
       ->capture_default_str();
   app.add_option("--hmac-key-file", hmac_key_file,
-                 "Sign deltas and snapshots with HMAC-SHA256 using the key in this file")
+                 "Sign deltas and snapshots with HMAC-SHA256 using the key in this file "
+                 "(wins over STREAMTRAIN_HMAC_KEY, which holds the key itself)")
       ->check(CLI::ExistingFile);
+  app.add_option("--publish-gate-margin", deployment.publish_gate_margin,
+                 "Hold deployment while the windowed prequential accuracy is more than this "
+                 "below its value when the last version went out, e.g. 0.02 (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--max-backlog", options.max_backlog,
+                 "When more stored records than this wait to be processed, skip ahead to the "
+                 "newest half of them; skipped records stay in the store as history (0: "
+                 "unbounded)")
+      ->capture_default_str();
   app.add_option("--metrics-port", options.http.port,
                  "Port for /metrics and /healthz (0: any free port, -1: disabled)")
       ->capture_default_str();
@@ -159,8 +170,7 @@ int main(int argc, char** argv) {
     deployment.sparsifier.warmup = check("--warmup", sparse::ParseWarmupMode(warmup));
     deployment.sparsifier.seed = options.model.seed;
     deployment.values = check("--delta-values", trainer::ParseValueEncoding(delta_values));
-    if (!hmac_key_file.empty())
-      deployment.hmac_key = cli::ReadKeyFile("--hmac-key-file", hmac_key_file);
+    deployment.hmac_key = cli::ResolveHmacKey("--hmac-key-file", hmac_key_file);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -108,6 +108,12 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
         "trigger/batch: need 0 < t <= b (got t=" + std::to_string(options.trigger) +
         ", b=" + std::to_string(options.batch) + ")");
   }
+  const size_t new_per_step =
+      options.mode == TrainingMode::kOnline ? options.batch : options.trigger;
+  if (options.max_backlog != 0 && options.max_backlog < new_per_step) {
+    return InvalidArgument("max-backlog: must be 0 (unbounded) or at least the " +
+                           std::to_string(new_per_step) + " new records of one iteration");
+  }
   if (options.mode == TrainingMode::kFull && options.retrain_every == 0) {
     return InvalidArgument("retrain-every: must be > 0 in full mode");
   }
@@ -252,21 +258,59 @@ Status TrainerApp::StartDeployment(std::string_view state) {
   return Status::Ok();
 }
 
-Status TrainerApp::Deploy(uint64_t version) {
-  if (!deployer_) return Status::Ok();
+Result<bool> TrainerApp::Deploy(uint64_t version) {
+  if (!deployer_) return true;
   const auto started = Clock::now();
   trained_.resize(model_->ParameterCount());
   ST_RETURN_IF_ERROR(model_->CopyParametersTo(trained_));
-  ST_ASSIGN_OR_RETURN(DeltaStats stats, deployer_->Publish(trained_, version));
-  (void)stats;
-  if (deployer_->mode() == DeployMode::kSparse &&
-      options_.deployment.sparsifier.feedback == sparse::FeedbackMode::kTrain) {
+  const training::PrequentialSnapshot prequential = evaluator_->Snapshot();
+  std::optional<double> window_accuracy;
+  if (prequential.window_count > 0) window_accuracy = prequential.window_accuracy;
+  ST_ASSIGN_OR_RETURN(DeltaStats stats, deployer_->Publish(trained_, version, window_accuracy));
+  if (stats.model_reset) {
     // --feedback train: the model keeps only what was published; the rest of the step
-    // waits in the residual.
+    // waits in the residual. After non-finite values: back to the served copy.
     ST_RETURN_IF_ERROR(model_->SetParameters(trained_));
   }
   probe_.PhaseTook(Phase::kPublish, SecondsSince(started));
-  return Status::Ok();
+  return !stats.held;
+}
+
+uint64_t TrainerApp::SkipBacklog(uint64_t cursor, const store::StoreStats& stats) {
+  const uint64_t next_seq = stats.next_seq.value();
+  if (stats.records > 0 && cursor < stats.first_seq.value()) {
+    // Store retention evicted records the trainer had not reached (ingest outran it by
+    // more than the retention): they are gone, so continue from the oldest one left.
+    const uint64_t to = stats.first_seq.value();
+    GetLogger("trainer")->warn(
+        "records [{}, {}) were evicted by the store's retention before the trainer reached "
+        "them: skipping {} records",
+        cursor, to, to - cursor);
+    probe_.RecordsSkipped(to - cursor);
+    {
+      std::lock_guard lock(progress_mutex_);
+      progress_.cursor = to;
+      progress_.records_skipped += to - cursor;
+    }
+    cursor = to;
+  }
+  const uint64_t limit = options_.max_backlog;
+  if (limit == 0 || next_seq <= cursor || next_seq - cursor <= limit) return cursor;
+  // Keeping half of the limit, not all of it, leaves room before the next skip: a trainer
+  // that is slightly too slow skips now and then, not at every iteration.
+  const uint64_t t = options_.mode == TrainingMode::kOnline ? options_.batch : options_.trigger;
+  const uint64_t to = next_seq - std::max<uint64_t>(limit / 2, t);
+  const uint64_t skipped = to - cursor;
+  GetLogger("trainer")->warn(
+      "backlog of {} records exceeds --max-backlog {}: skipping records [{}, {}) ({} records: "
+      "not scored or trained on as new, they stay in the store as history)",
+      next_seq - cursor, limit, cursor, to, skipped);
+  probe_.RecordsSkipped(skipped);
+  probe_.Backlog(next_seq - to);
+  std::lock_guard lock(progress_mutex_);
+  progress_.cursor = to;
+  progress_.records_skipped += skipped;
+  return to;
 }
 
 Status TrainerApp::TrainInitialModel(StopSource& stop) {
@@ -309,7 +353,14 @@ Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, u
       if (stop && stop->stop_requested()) return Cancelled("stopped during training");
       const size_t n = std::min(options_.batch, order.size() - start);
       std::span<const SequenceNumber> seqs(order.data() + start, n);
-      ST_RETURN_IF_ERROR(store_->ReadBatch(seqs, features, labels));
+      Status read = store_->ReadBatch(seqs, features, labels);
+      if (read.code() == ErrorCode::kOutOfRange) {
+        // Retention evicted part of this batch while training ran (ingest far ahead of
+        // a long retraining): train on what is left, skip this batch.
+        GetLogger("trainer")->debug("batch skipped: {}", read.message());
+        continue;
+      }
+      ST_RETURN_IF_ERROR(read);
       ST_ASSIGN_OR_RETURN(float loss,
                           target.TrainStep(std::span<const float>(features.data(), n * width),
                                            std::span<const int32_t>(labels.data(), n)));
@@ -335,8 +386,8 @@ Result<bool> TrainerApp::Step() {
 }
 
 Result<bool> TrainerApp::StepProactive() {
-  const uint64_t cursor = progress().cursor;
   const store::StoreStats stats = store_->Stats();
+  const uint64_t cursor = SkipBacklog(progress().cursor, stats);
   const size_t t = planner_->options().new_records;
   probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
   if (stats.next_seq.value() < cursor + t) return false;
@@ -349,7 +400,15 @@ Result<bool> TrainerApp::StepProactive() {
   const size_t rows = plan.records.size();
   features_.resize(rows * width);
   labels_.resize(rows);
-  ST_RETURN_IF_ERROR(store_->ReadBatch(plan.records, features_, labels_));
+  Status read = store_->ReadBatch(plan.records, features_, labels_);
+  if (read.code() == ErrorCode::kOutOfRange &&
+      store_->Stats().first_seq.value() > stats.first_seq.value()) {
+    // Retention evicted a planned record between Stats() and the read (ingest is far ahead
+    // and the store is at its limit): plan again from the store as it is now.
+    GetLogger("trainer")->debug("re-planning: {}", read.message());
+    return false;
+  }
+  ST_RETURN_IF_ERROR(read);
   probe_.PhaseTook(Phase::kSample, SecondsSince(started));
 
   // 2. Test: the current model scores the new records before it sees them.
@@ -362,13 +421,14 @@ Result<bool> TrainerApp::StepProactive() {
   ST_ASSIGN_OR_RETURN(float loss, model_->TrainStep(features_, labels_, &timing));
   probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
-  ST_RETURN_IF_ERROR(Deploy(progress().version + 1));
+  // A held iteration does not use a version: versions stay consecutive on the topics.
+  ST_ASSIGN_OR_RETURN(bool published, Deploy(progress().version + 1));
   {
     std::lock_guard lock(progress_mutex_);
     progress_.cursor = cursor + t;
     progress_.iterations += 1;
     progress_.records_trained += t;
-    progress_.version += 1;
+    if (published) progress_.version += 1;
   }
   probe_.Iteration(t, loss);
   PublishProgress();
@@ -380,8 +440,8 @@ Result<bool> TrainerApp::StepProactive() {
 
 Result<bool> TrainerApp::StepFull() {
   ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/options_.retrain_blocking));
-  const uint64_t cursor = progress().cursor;
   const store::StoreStats stats = store_->Stats();
+  const uint64_t cursor = SkipBacklog(progress().cursor, stats);
   const size_t t = options_.trigger;
   probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
   if (stats.next_seq.value() < cursor + t) return false;
@@ -393,7 +453,12 @@ Result<bool> TrainerApp::StepFull() {
   const size_t width = store_->schema().feature_count();
   features_.resize(t * width);
   labels_.resize(t);
-  ST_RETURN_IF_ERROR(store_->ReadBatch(seqs, features_, labels_));
+  Status read = store_->ReadBatch(seqs, features_, labels_);
+  if (read.code() == ErrorCode::kOutOfRange &&
+      store_->Stats().first_seq.value() > stats.first_seq.value()) {
+    return false;  // evicted meanwhile: the next call skips past them
+  }
+  ST_RETURN_IF_ERROR(read);
   probe_.PhaseTook(Phase::kSample, SecondsSince(started));
   started = Clock::now();
   ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, t));
@@ -442,11 +507,19 @@ Status TrainerApp::FinishRetraining(bool wait) {
   retraining_->thread.join();
   auto job = std::move(retraining_);
   ST_RETURN_IF_ERROR(job->status.WithContext("retraining"));
-  model_ = std::move(job->model);
   completed_retrain_cursor_ = job->boundary;
   if (deployer_) {
-    ST_RETURN_IF_ERROR(deployer_->Replace(model_->GetParameters(), progress().version + 1));
+    ST_ASSIGN_OR_RETURN(bool published,
+                        deployer_->Replace(job->model->GetParameters(), progress().version + 1));
+    if (!published) {
+      // Non-finite parameters: the serving model stays; the next retraining tries again.
+      std::lock_guard lock(progress_mutex_);
+      progress_.retrains += 1;
+      progress_.last_retrain_seconds = job->seconds;
+      return Checkpoint();
+    }
   }
+  model_ = std::move(job->model);
   {
     std::lock_guard lock(progress_mutex_);
     progress_.retrains += 1;

@@ -39,7 +39,8 @@ struct TrainerProgress {
   uint64_t version = 0;
   uint64_t iterations = 0;
   uint64_t records_trained = 0;
-  uint64_t cursor = 0;  // next store sequence number to stream
+  uint64_t cursor = 0;           // next store sequence number to stream
+  uint64_t records_skipped = 0;  // records the cursor skipped over (max_backlog), this run
   uint64_t retrains = 0;
   bool initialised = false;  // an initial model exists (trained or resumed)
   double last_retrain_seconds = 0;
@@ -96,7 +97,11 @@ class TrainerApp {
   // Starts deployment from the current model (and the checkpoint's deployment state).
   Status StartDeployment(std::string_view state);
   // Publishes the iteration that produced `version` and keeps the model in step with it.
-  Status Deploy(uint64_t version);
+  // False when the publish gate held it (the version is not used).
+  Result<bool> Deploy(uint64_t version);
+  // The cursor to stream from: moved past records the store's retention already evicted,
+  // then forward past old records when the backlog exceeds max_backlog (both counted).
+  uint64_t SkipBacklog(uint64_t cursor, const store::StoreStats& stats);
   std::string ModelSpecJson() const;
 
   TrainerOptions options_;

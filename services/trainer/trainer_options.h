@@ -62,6 +62,11 @@ struct TrainerOptions {
   std::optional<uint64_t> stop_after_records;
   // Intra-op threads for LibTorch (process-wide). Default: 1 (reproducible).
   int threads = 1;
+  // Most stored-but-unprocessed records before the trainer skips ahead: when the backlog
+  // exceeds it, the cursor jumps so that the newest max_backlog / 2 records (at least t)
+  // remain; the skipped ones are not scored nor trained on as new records, but stay in the
+  // store as history. 0: unbounded. Default: 100,000.
+  uint64_t max_backlog = 100000;
   // How often to look for new records when caught up. Default: 20 ms.
   std::chrono::milliseconds poll_interval{20};
   // /metrics and /healthz; port -1 disables it. Default: 9102.

@@ -102,7 +102,23 @@ TrainerProbe::TrainerProbe(prometheus::Registry& r, const std::string& mode)
                                      "Dense-equivalent bytes over bytes actually published "
                                      "(deltas and snapshots), cumulative",
                                      mode)
-                             .Add({})) {
+                             .Add({})),
+      held_family_(prometheus::BuildCounter()
+                       .Name("streamtrain_deploy_held_total")
+                       .Help("Iterations the publish gate held (nothing published, no version "
+                             "used), by reason: non_finite (NaN or infinite parameters) or "
+                             "accuracy (--publish-gate-margin)")
+                       .Labels({{"mode", mode}})
+                       .Register(r)),
+      held_non_finite_(held_family_.Add({{"reason", "non_finite"}})),
+      held_accuracy_(held_family_.Add({{"reason", "accuracy"}})),
+      holding_(GaugeFamily(r, "streamtrain_deploy_holding",
+                           "1 while the publish gate holds deployment for accuracy, else 0", mode)
+                   .Add({})),
+      skipped_(Counter(r, "streamtrain_trainer_skipped_records_total",
+                       "Stored records the cursor skipped because the backlog exceeded "
+                       "--max-backlog (not scored, not trained on as new records)",
+                       mode)) {
   for (size_t i = 0; i < kPhaseCount; ++i) {
     phases_[i] = &phase_family_.Add({{"phase", kPhaseNames[i]}}, metrics::LatencyBuckets());
   }
@@ -149,6 +165,10 @@ void TrainerProbe::DenseEquivalent(uint64_t bytes) {
 void TrainerProbe::UpdateCompressionRatio() {
   const double sent = delta_bytes_.Value() + snapshot_bytes_.Value();
   if (sent > 0) compression_ratio_.Set(dense_equivalent_bytes_.Value() / sent);
+}
+
+void TrainerProbe::DeployHeld(const std::string& reason) {
+  (reason == "non_finite" ? held_non_finite_ : held_accuracy_).Increment();
 }
 
 void TrainerProbe::Retrained(double seconds) {

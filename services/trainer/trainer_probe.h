@@ -37,6 +37,11 @@ class TrainerProbe {
   void SnapshotPublished(uint64_t bytes);
   void DenseEquivalent(uint64_t bytes);
   void ResidualNorm(double norm) { residual_norm_.Set(norm); }
+  // The publish gate held an iteration; `reason` is "non_finite" or "accuracy".
+  void DeployHeld(const std::string& reason);
+  void DeployHolding(bool holding) { holding_.Set(holding ? 1 : 0); }
+  // The cursor skipped `records` stored records (--max-backlog).
+  void RecordsSkipped(uint64_t records) { skipped_.Increment(static_cast<double>(records)); }
 
  private:
   prometheus::Family<prometheus::Gauge>& accuracy_family_;
@@ -65,6 +70,11 @@ class TrainerProbe {
   prometheus::Counter& delta_failures_;
   prometheus::Gauge& residual_norm_;
   prometheus::Gauge& compression_ratio_;
+  prometheus::Family<prometheus::Counter>& held_family_;
+  prometheus::Counter& held_non_finite_;
+  prometheus::Counter& held_accuracy_;
+  prometheus::Gauge& holding_;
+  prometheus::Counter& skipped_;
   void UpdateCompressionRatio();
 };
 

@@ -149,6 +149,22 @@ TEST_CASE("replica state classifies out of sequence and bad deltas", "[deploy]")
     REQUIRE(keyed.LoadSnapshot(Assemble(signed_trainer.Snapshot(0))).ok());
     REQUIRE(keyed.OnDelta(signed_trainer.NextDelta()).outcome == DeltaOutcome::kApplied);
   }
+  SECTION("forged deltas are rejected and leave the state unchanged") {
+    auto options = OptionsFor(trainer);
+    options.hmac_key = "k";
+    ReplicaState keyed(options);
+    SimulatedTrainer signed_trainer("fashion", 2, "k");
+    REQUIRE(keyed.LoadSnapshot(Assemble(signed_trainer.Snapshot(0))).ok());
+    const std::string genuine = signed_trainer.NextDelta();
+    const std::string forged = *wire::EncodeDelta(*wire::DecodeDelta(genuine), {.hmac_key = "x"});
+    const uint64_t digest = keyed.digest();
+    DeltaResult r = keyed.OnDelta(forged);
+    REQUIRE(r.outcome == DeltaOutcome::kCorrupt);
+    REQUIRE(r.reason.find("HMAC") != std::string::npos);
+    REQUIRE(keyed.version() == 0);
+    REQUIRE(keyed.digest() == digest);
+    REQUIRE(keyed.OnDelta(genuine).outcome == DeltaOutcome::kApplied);
+  }
 }
 
 TEST_CASE("replica state refuses snapshots of another model or layout", "[deploy]") {

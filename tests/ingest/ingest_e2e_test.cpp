@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "../data/generator/bad_input_corpus.h"
+#include "../data/generator/corpus_index.h"
 #include "../support/child_process.h"
 #include "../support/records.h"
 #include "../support/temp_dir.h"
@@ -222,6 +224,83 @@ TEST_CASE(
       CHECK(sum == kTotal / 20);
     }
   }
+}
+
+TEST_CASE("every bad record of the bad-input corpus is dead-lettered with its reason and field",
+          "[ingest][e2e][corpus]") {
+  namespace corpus = testing::corpus;
+  const std::filesystem::path data_dir = STREAMTRAIN_TEST_DATA_DIR;
+  std::map<std::string, corpus::IndexEntry> records;  // by path, the message key
+  uint64_t bad = 0;
+  for (auto& e : corpus::ReadCorpusIndex(data_dir)) {
+    if (e.kind != "record") continue;
+    bad += e.expected == "ok" ? 0 : 1;
+    records[e.path] = e;
+  }
+  REQUIRE(bad >= 40);
+  TempDir dir;
+  auto cluster = StartCluster();
+  IngestOptions options;
+  options.kafka.brokers = cluster->bootstraps();
+  options.store.path = dir / "store";
+  options.store.schema.max_message_bytes = corpus::kMaxMessageBytes;
+  options.http.port = 0;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto app = IngestApp::Create(options, registry);
+  REQUIRE(app.ok());
+  {
+    auto producer = kafka::Producer::Create({.client = {.brokers = cluster->bootstraps()}});
+    REQUIRE(producer.ok());
+    for (const auto& [path, e] : records) {
+      kafka::Headers headers;
+      if (e.content_type != "-") headers.emplace_back(schema::kContentTypeHeader, e.content_type);
+      REQUIRE((*producer)
+                  ->Produce("records", path, corpus::ReadFileBytes(data_dir / path), headers)
+                  .ok());
+    }
+    REQUIRE((*producer)->Flush(30s).ok());
+    REQUIRE((*producer)->counters().failed == 0);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while ((*app)->counters().consumed < records.size() &&
+         std::chrono::steady_clock::now() < deadline) {
+    REQUIRE((*app)->RunOnce().ok());
+  }
+  auto counters = (*app)->counters();
+  REQUIRE(counters.consumed == records.size());
+  CHECK(counters.rejected == bad);
+  CHECK((*app)->store().Stats().records == records.size() - bad);
+
+  auto dead = ReadDeadLetters(cluster->bootstraps(), bad);
+  REQUIRE(dead.size() == bad);
+  std::set<std::string> seen;
+  for (const auto& m : dead) {
+    INFO("dead letter " << m.key << ": " << m.header("streamtrain.reject.detail").value_or(""));
+    REQUIRE(records.count(m.key) == 1);
+    const corpus::IndexEntry& e = records[m.key];
+    CHECK(e.expected != "ok");
+    CHECK(seen.insert(m.key).second);
+    CHECK(m.payload == corpus::ReadFileBytes(data_dir / m.key));
+    CHECK(m.header("streamtrain.reject.reason") == e.expected);
+    CHECK(m.header("streamtrain.reject.field") == e.detail);
+    CHECK(m.header("streamtrain.source.topic") == "records");
+  }
+  // The rejected counter, by reason, says the same.
+  std::map<std::string, double> expected_by_reason, counted_by_reason;
+  for (const auto& [path, e] : records) {
+    if (e.expected != "ok") expected_by_reason[e.expected] += 1;
+  }
+  for (const auto& family : registry->Collect()) {
+    if (family.name != "streamtrain_ingest_records_rejected_total") continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "reason" && metric.counter.value > 0) {
+          counted_by_reason[label.value] += metric.counter.value;
+        }
+      }
+    }
+  }
+  CHECK(counted_by_reason == expected_by_reason);
 }
 
 TEST_CASE("kill -9 of the ingest process mid-stream still stores every record exactly once",

@@ -157,6 +157,12 @@ Status DecodeBinaryFeatures(std::string_view payload, const RecordSchema& schema
   if (view.label < 0 || view.label >= schema.num_classes) {
     return Corrupt("label " + std::to_string(view.label) + " out of range");
   }
+  // The rest of ValidateRecord, so this accepts exactly what DecodeBinaryRecord accepts
+  // (found by fuzz/record_binary_fuzzer: a negative ts or a long id passed here).
+  if (view.id.size() > schema.max_id_bytes) {
+    return Corrupt("id of " + std::to_string(view.id.size()) + " bytes exceeds the limit");
+  }
+  if (view.ts_ms && *view.ts_ms < 0) return Corrupt("negative timestamp");
   DecodeValues(view, features.data());
   // u8 values are finite by construction; f32 ones are checked at ingest, and again here
   // because a non-finite input would poison the model.
