@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs one benchmark of bench/ (bench/README.md) with its results written to
 # bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer, selection,
-# delta_size, apply, deploy. Extra arguments go to the benchmark.
+# delta_size, apply, deploy, freshness. Extra arguments go to the benchmark. (The soak is
+# bench/soak.sh.)
 set -euo pipefail
 
-name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy [ARGS...]}"
+name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness [ARGS...]}"
 shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${STREAMTRAIN_BUILD_DIR:-$root/build}"
@@ -13,5 +14,8 @@ build="${STREAMTRAIN_BUILD_DIR:-$root/build}"
 if ! grep -qs '^STREAMTRAIN_BUILD_BENCH:BOOL=ON$' "$build/CMakeCache.txt"; then
   cmake -S "$root" -B "$build" -G Ninja -DSTREAMTRAIN_BUILD_BENCH=ON
 fi
-cmake --build "$build" --target "streamtrain_bench_$name" -j 2
+targets=("streamtrain_bench_$name")
+# The freshness benchmark runs the real replica executable.
+if [ "$name" = freshness ]; then targets+=(streamtrain-replica); fi
+cmake --build "$build" --target "${targets[@]}" -j 2
 exec "$build/bin/streamtrain_bench_$name" --out "$root/bench/results" "$@"
