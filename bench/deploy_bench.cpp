@@ -42,6 +42,7 @@
 #include "streamtrain/store/historical_store.h"
 #include "streamtrain/training/prequential_evaluator.h"
 #include "streamtrain/training/trainer_checkpoint.h"
+#include "support/fashion_mnist.h"
 #include "support/report.h"
 #include "trainer_app.h"
 
@@ -56,16 +57,10 @@ using sparse::SparsifierKind;
 using trainer::DeployMode;
 
 // The trainer benchmark's setup: LeNet-5, Adam 1e-3, b = 128, standardised pixels.
-constexpr float kPixelMean = 0.286f;
-constexpr float kPixelStd = 0.353f;
-constexpr float kPixelScale = 1.0f / (255.0f * kPixelStd);
-constexpr float kPixelShift = -kPixelMean / kPixelStd;
 constexpr size_t kBatch = 128;
 constexpr size_t kTrigger = 8;
 constexpr uint64_t kPrequentialWindow = 1000;
 constexpr uint64_t kCurveEvery = 500;  // records between two points of the curves
-constexpr size_t kTestBatch = 1000;
-constexpr size_t kStoreAppendBatch = 2000;
 constexpr const char* kDeltasTopic = "model.deltas";
 constexpr const char* kSnapshotsTopic = "model.snapshots";
 
@@ -177,32 +172,7 @@ struct ConfigResult {
   double DenseBytesPerIteration() const { return 4.0 * static_cast<double>(parameters); }
 };
 
-struct TestSet {
-  std::vector<float> features;
-  std::vector<int32_t> labels;
-};
-
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// The trainer's own loss (trainer_app.cpp), so the two evaluations can agree bit for bit.
-double CrossEntropy(const model::Prediction& p, int32_t label) {
-  return -std::log(std::max<double>(p.probabilities[static_cast<size_t>(label)], 1e-12));
-}
-
-Result<double> TestAccuracy(model::Model& model, const TestSet& test) {
-  const size_t width = model.feature_count();
-  const size_t n = test.labels.size();
-  uint64_t correct = 0;
-  for (size_t start = 0; start < n; start += kTestBatch) {
-    const size_t rows = std::min(kTestBatch, n - start);
-    ST_ASSIGN_OR_RETURN(
-        auto predictions,
-        model.Predict(std::span<const float>(test.features).subspan(start * width, rows * width),
-                      rows));
-    for (size_t i = 0; i < rows; ++i) correct += predictions[i].label == test.labels[start + i];
-  }
-  return n > 0 ? static_cast<double>(correct) / static_cast<double>(n) : 0;
-}
 
 // Scores store records [lo, lo + rows) with `model` into `evaluator`.
 Status ScoreRecords(model::Model& model, const store::HistoricalStore& store, uint64_t lo,
@@ -501,12 +471,6 @@ std::string RenderCurves(const std::vector<ConfigResult>& results) {
   return out;
 }
 
-std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const std::string& p : parts) out += (out.empty() ? "" : std::string(separator)) + p;
-  return out;
-}
-
 std::string Command(const BenchOptions& o) {
   std::string cmd = fmt::format(
       "build/bin/streamtrain_bench_deploy --configs {} --stream-records {} --initial-records {} "
@@ -518,26 +482,13 @@ std::string Command(const BenchOptions& o) {
   return cmd;
 }
 
-std::string ShellQuote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // deploy.png with bench/plot_deploy.gp; a missing gnuplot only skips it.
 std::string Plot(const fs::path& csv, const fs::path& curves, const fs::path& png,
                  const std::vector<std::string>& names) {
   const std::string gp_vars =
       fmt::format("csv='{}'; curves='{}'; png='{}'; configs='{}'", csv.string(), curves.string(),
                   png.string(), Join(names, " "));
-  const std::string script = STREAMTRAIN_BENCH_PLOT_SCRIPT;
-  const std::string replot = "gnuplot -e " + ShellQuote(gp_vars) + " " + ShellQuote(script);
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    return "gnuplot not found: skipped " + png.string() +
-           " (install gnuplot-nox, then run: " + replot + ")";
-  }
-  if (std::system(replot.c_str()) != 0) return "gnuplot failed: " + replot;
-  return "";
+  return RunGnuplot(STREAMTRAIN_BENCH_PLOT_SCRIPT, gp_vars, png);
 }
 
 const ConfigResult* Find(const std::vector<ConfigResult>& results, const std::string& name) {
@@ -631,40 +582,10 @@ Status Run(const BenchOptions& options) {
 
   // The store: the first initial + stream training records, in file order.
   const uint64_t total = options.initial_records + options.stream_records;
-  ST_ASSIGN_OR_RETURN(auto source, dataset::OpenSource({.spec = "fashion-mnist", .limit = total}));
-  const schema::RecordSchema schema = source->schema();
-  std::shared_ptr<store::HistoricalStore> store;
-  {
-    ST_ASSIGN_OR_RETURN(
-        auto opened,
-        store::HistoricalStore::Open({.path = scratch / "store", .schema = schema, .sync = false}));
-    store = std::move(opened);
-  }
-  std::vector<store::PendingRecord> batch;
-  uint64_t loaded = 0;
-  while (auto record = source->Next()) {
-    store::PendingRecord pending;
-    pending.origin = {"bench", PartitionId(0), Offset(static_cast<int64_t>(loaded++))};
-    pending.encoded = schema::EncodeBinaryRecord(*record);
-    batch.push_back(std::move(pending));
-    if (batch.size() == kStoreAppendBatch) {
-      ST_RETURN_IF_ERROR(store->Append(batch).status());
-      batch.clear();
-    }
-  }
-  if (!batch.empty()) ST_RETURN_IF_ERROR(store->Append(batch).status());
-  if (store->Stats().records != total) {
-    return FailedPrecondition(fmt::format(
-        "fashion-mnist holds {} training records, the protocol needs {} (initial {} + stream {})",
-        store->Stats().records, total, options.initial_records, options.stream_records));
-  }
-  TestSet test;
-  ST_ASSIGN_OR_RETURN(auto test_source, dataset::OpenSource({.spec = "fashion-mnist",
-                                                             .split = dataset::Split::kTest}));
-  while (auto record = test_source->Next()) {
-    test.features.insert(test.features.end(), record->features.begin(), record->features.end());
-    test.labels.push_back(record->label);
-  }
+  ST_ASSIGN_OR_RETURN(
+      std::shared_ptr<store::HistoricalStore> store,
+      LoadTrainingStore(scratch / "store", options.initial_records, options.stream_records));
+  ST_ASSIGN_OR_RETURN(const TestSet test, LoadTestSplit());
   std::cerr << fmt::format("store: {} training records; test split: {} records\n", total,
                            test.labels.size());
 

@@ -18,16 +18,8 @@
 // Prints a table, writes freshness.md, freshness.csv, freshness_cdf.csv and, with gnuplot,
 // freshness.png into --out. Never fails on timing; fails (exit 1) when the run is wrong
 // (records missing, the replica never catches up).
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
 #include <spdlog/fmt/fmt.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -50,10 +42,11 @@
 #include "streamtrain/kafka/producer.h"
 #include "streamtrain/schema/record_codec.h"
 #include "streamtrain/store/historical_store.h"
+#include "support/fashion_mnist.h"
 #include "support/report.h"
+#include "tests/support/free_port.h"
+#include "tests/support/service_process.h"
 #include "trainer_app.h"
-
-extern char** environ;
 
 namespace streamtrain::bench {
 namespace {
@@ -61,9 +54,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-constexpr float kPixelScale = 1.0f / (255.0f * 0.353f);  // as trainer_bench
-constexpr float kPixelShift = -0.286f / 0.353f;
 
 struct BenchOptions {
   uint64_t initial_records = 2000;
@@ -80,59 +70,6 @@ struct BenchOptions {
 };
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-// The replica process; killed (SIGTERM, then SIGKILL) when it goes out of scope.
-class ReplicaProcess {
- public:
-  ~ReplicaProcess() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 50; ++i) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  Status Start(const std::vector<std::string>& args, const fs::path& log) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return Unavailable("cannot start " + args[0] +
-                         " (build it: cmake --build build --target "
-                         "streamtrain-replica)");
-    }
-    return Status::Ok();
-  }
-
- private:
-  pid_t pid_ = -1;
-};
 
 // Percentile of sorted values (nearest rank).
 double Percentile(const std::vector<double>& sorted, double p) {
@@ -216,12 +153,21 @@ Status Run(const BenchOptions& o) {
   ST_RETURN_IF_ERROR(app->FlushDeployment());
 
   // 3. The replica, a separate process, bootstrapped from that snapshot.
-  const int port = FreePort();
-  ReplicaProcess replica;
-  ST_RETURN_IF_ERROR(
-      replica.Start({o.replica.string(), "--brokers", brokers, "--model-id", "freshness",
-                     "--http-port", std::to_string(port), "--log-level", "warn"},
-                    scratch->path() / "replica.log"));
+  const int port = testing::FreePort();
+  testing::ServiceProcess replica(
+      "replica",
+      {o.replica.string(), "--brokers", brokers, "--model-id", "freshness", "--http-port",
+       std::to_string(port), "--log-level", "warn"},
+      scratch->path() / "replica.log");
+  if (!replica.Start()) {
+    return Unavailable("cannot start " + o.replica.string() +
+                       " (build it: cmake --build build --target streamtrain-replica)");
+  }
+  // Stopped however the run ends: SIGTERM, then SIGKILL after 5 s.
+  struct StopOnExit {
+    testing::ServiceProcess& process;
+    ~StopOnExit() { process.Stop(std::chrono::seconds(5)); }
+  } stop_replica{replica};
   std::mutex served_mutex;
   std::map<uint64_t, Clock::time_point> first_served;  // version -> first seen
   std::atomic<int64_t> served_version{-1};
@@ -413,21 +359,11 @@ Status Run(const BenchOptions& o) {
   }
   cdf += fmt::format("{:.3f},1\n", end_to_end.back());
   ST_RETURN_IF_ERROR(WriteTextFile(o.out / "freshness_cdf.csv", cdf));
-  std::string plot_note;
-  const std::string gp = fmt::format(
-      "set terminal pngcairo size 800,500 font ',10'; set output '{}'; set datafile separator "
-      "','; set grid; set logscale x; set xlabel 'record produced -> served by a replica (ms, "
-      "log scale)'; set ylabel 'fraction of records'; set key bottom right; plot '{}' skip 1 "
-      "using 1:2 with lines lw 2 title 'end-to-end freshness'",
-      (o.out / "freshness.png").string(), (o.out / "freshness_cdf.csv").string());
-  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
-    ST_RETURN_IF_ERROR(WriteTextFile(scratch->path() / "plot.gp", gp));
-    if (std::system(("gnuplot " + (scratch->path() / "plot.gp").string()).c_str()) != 0) {
-      plot_note = "gnuplot failed; no plot.";
-    }
-  } else {
-    plot_note = "gnuplot not found (install gnuplot-nox): no plot.";
-  }
+  const std::string plot_note =
+      RunGnuplot(STREAMTRAIN_BENCH_SOURCE_DIR "/plot_freshness.gp",
+                 fmt::format("csv='{}'; png='{}'", (o.out / "freshness_cdf.csv").string(),
+                             (o.out / "freshness.png").string()),
+                 o.out / "freshness.png");
 
   const double iterations = static_cast<double>(trained.size());
   std::string md = fmt::format(

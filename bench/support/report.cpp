@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -102,6 +103,29 @@ Status WriteResults(const std::filesystem::path& out, const std::string& name,
   std::cerr << fmt::format("wrote {} and {}\n", (out / (name + ".md")).string(),
                            (out / (name + ".csv")).string());
   return Status::Ok();
+}
+
+std::string Join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : std::string(separator)) + p;
+  return out;
+}
+
+std::string ShellQuote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string RunGnuplot(const std::string& script, const std::string& variables,
+                       const std::filesystem::path& png) {
+  const std::string command = "gnuplot -e " + ShellQuote(variables) + " " + ShellQuote(script);
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+    return "gnuplot not found: skipped " + png.string() +
+           " (install gnuplot-nox, then run: " + command + ")";
+  }
+  if (std::system(command.c_str()) != 0) return "gnuplot failed: " + command;
+  return "";
 }
 
 int RunBenchmark(const std::string& log_level, const std::function<Status()>& run) {

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "streamtrain/common/status.h"
@@ -29,6 +30,16 @@ Status WriteTextFile(const std::filesystem::path& path, const std::string& text)
 // Writes `<out>/<name>.md` and `<out>/<name>.csv` and says so on stderr.
 Status WriteResults(const std::filesystem::path& out, const std::string& name,
                     const std::string& markdown, const std::string& csv);
+
+// `parts` joined by `separator`.
+std::string Join(const std::vector<std::string>& parts, std::string_view separator);
+// `text` single-quoted for a POSIX shell.
+std::string ShellQuote(const std::string& text);
+// Runs the gnuplot `script` with `variables` set first (gnuplot -e, e.g. "csv='a'; png='b'")
+// to draw `png`. "" on success, else why there is no PNG: a missing gnuplot only skips the
+// plot, and the message gives the command to redraw it later.
+std::string RunGnuplot(const std::string& script, const std::string& variables,
+                       const std::filesystem::path& png);
 
 // The end of every benchmark's main(): sets `log_level` (exit 2 if unknown), runs `run`,
 // reports a failure on stderr. Returns the process exit code.

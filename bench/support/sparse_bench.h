@@ -16,6 +16,7 @@
 
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/wire/delta.h"
+#include "support/report.h"
 
 namespace streamtrain::bench {
 
@@ -144,25 +145,11 @@ inline wire::Delta ToDelta(const sparse::SparseUpdate& update, const ModelLayout
   return delta;
 }
 
-inline std::string ShellQuote(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // Runs gnuplot `script` with csv and png set; "" on success, else why there is no PNG (a
 // missing gnuplot only skips the plot).
 inline std::string Plot(const std::string& script, const std::filesystem::path& csv,
                         const std::filesystem::path& png) {
-  const std::string command =
-      "gnuplot -e " + ShellQuote(fmt::format("csv='{}'; png='{}'", csv.string(), png.string())) +
-      " " + ShellQuote(script);
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    return "gnuplot not found: skipped " + png.string() +
-           " (install gnuplot-nox, then run: " + command + ")";
-  }
-  if (std::system(command.c_str()) != 0) return "gnuplot failed: " + command;
-  return "";
+  return RunGnuplot(script, fmt::format("csv='{}'; png='{}'", csv.string(), png.string()), png);
 }
 
 }  // namespace streamtrain::bench

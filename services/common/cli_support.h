@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "streamtrain/common/logging.h"
+#include "streamtrain/common/status.h"
+#include "streamtrain/common/stop_source.h"
 #include "streamtrain/kafka/client_config.h"
 #include "streamtrain/schema/record.h"
 
@@ -53,5 +56,21 @@ std::optional<std::string> ResolveHmacKey(const std::string& flag, const std::st
 
 // Applies --log-level (throws CLI::ValidationError for an unknown level).
 void ApplyLogLevel(const std::string& level);
+
+// The end of every service's main(): SIGINT/SIGTERM request a graceful stop (installed
+// before `create` runs, so a signal during start-up is not lost), then the app runs until
+// stopped. `create` returns Result<std::unique_ptr<App>>; a start-up error is logged under
+// `logger`, a Run() error is logged by the app itself. Returns the process exit code.
+template <typename Create>
+int RunService(const std::string& logger, Create create) {
+  StopSource stop;
+  SignalStopGuard signals(stop);
+  auto app = create();
+  if (!app.ok()) {
+    GetLogger(logger)->error("cannot start: {}", app.status().ToString());
+    return 1;
+  }
+  return (*app)->Run(stop).ok() ? 0 : 1;
+}
 
 }  // namespace streamtrain::cli

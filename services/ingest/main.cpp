@@ -52,13 +52,5 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  StopSource stop;
-  SignalStopGuard signals(stop);
-  auto ingest = ingest::IngestApp::Create(options);
-  if (!ingest.ok()) {
-    GetLogger("ingest")->error("cannot start: {}", ingest.status().ToString());
-    return 1;
-  }
-  Status status = (*ingest)->Run(stop);
-  return status.ok() ? 0 : 1;
+  return cli::RunService("ingest", [&] { return ingest::IngestApp::Create(options); });
 }

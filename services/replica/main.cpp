@@ -78,13 +78,5 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  StopSource stop;
-  SignalStopGuard signals(stop);
-  auto replica = replica::ReplicaApp::Create(options);
-  if (!replica.ok()) {
-    GetLogger("replica")->error("cannot start: {}", replica.status().ToString());
-    return 1;
-  }
-  Status status = (*replica)->Run(stop);
-  return status.ok() ? 0 : 1;
+  return cli::RunService("replica", [&] { return replica::ReplicaApp::Create(options); });
 }

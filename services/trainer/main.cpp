@@ -175,14 +175,5 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  StopSource stop;
-  SignalStopGuard signals(stop);
-  auto trainer = trainer::TrainerApp::Create(options);
-  if (!trainer.ok()) {
-    GetLogger("trainer")->error("cannot start: {}", trainer.status().ToString());
-    return 1;
-  }
-  Status status = (*trainer)->Run(stop);
-  if (!status.ok()) GetLogger("trainer")->error("{}", status.ToString());
-  return status.ok() ? 0 : 1;
+  return cli::RunService("trainer", [&] { return trainer::TrainerApp::Create(options); });
 }

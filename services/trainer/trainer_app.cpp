@@ -576,7 +576,10 @@ Status TrainerApp::FlushDeployment() { return deployer_ ? deployer_->Flush() : S
 
 Status TrainerApp::Run(StopSource& stop) {
   Status status = RunLoop(stop);
-  if (!status.ok()) failed_ = true;
+  if (!status.ok()) {
+    failed_ = true;
+    GetLogger("trainer")->error("{}", status.ToString());
+  }
   return status;
 }
 

@@ -54,7 +54,7 @@ class TrainerApp {
   ~TrainerApp();
 
   // Initial model (or resume), then iterations until `stop` or stop_after_records; writes a
-  // final checkpoint.
+  // final checkpoint. Logs the error that stopped it, if any (as ingest and the replica do).
   Status Run(StopSource& stop);
 
   // Resumes from the checkpoint, or waits for initial_records and trains the initial model.

@@ -150,13 +150,7 @@ TEST_CASE(
   std::mt19937_64 rng(seed);
   testing::TempDir dir("streamtrain-broker-faults");
 
-  auto created = kafka::MockCluster::Create({.brokers = kBrokers});
-  REQUIRE(created.ok());
-  auto cluster = std::move(created).value();
-  REQUIRE(cluster->CreateTopic("records", kRecordPartitions, kBrokers).ok());
-  REQUIRE(cluster->CreateTopic("records.dlq", 1, kBrokers).ok());
-  REQUIRE(cluster->CreateTopic("model.deltas", 1, kBrokers).ok());
-  REQUIRE(cluster->CreateTopic("model.snapshots", 1, kBrokers).ok());
+  auto cluster = PipelineCluster(kBrokers, kRecordPartitions);
 
   // librdkafka notices a connection that stopped answering only after socket.timeout.ms
   // (60 s by default). The mock broker leaves some requests in flight unanswered across a

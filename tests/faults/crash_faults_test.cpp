@@ -34,13 +34,7 @@ TEST_CASE(
   std::mt19937_64 rng(seed);
   testing::TempDir dir("streamtrain-crash-faults");
 
-  auto created = kafka::MockCluster::Create({.brokers = 1});
-  REQUIRE(created.ok());
-  auto cluster = std::move(created).value();
-  REQUIRE(cluster->CreateTopic("records", 4).ok());
-  REQUIRE(cluster->CreateTopic("records.dlq", 1).ok());
-  REQUIRE(cluster->CreateTopic("model.deltas", 1).ok());
-  REQUIRE(cluster->CreateTopic("model.snapshots", 1).ok());
+  auto cluster = PipelineCluster(/*brokers=*/1, /*record_partitions=*/4);
 
   const RecordStream stream(kRecords);
   const uint64_t stop_after = StreamedRecords(stream);

@@ -20,6 +20,7 @@
 #include "record_stream.h"
 #include "replica_watcher.h"
 #include "store_audit.h"
+#include "streamtrain/kafka/mock_cluster.h"
 
 namespace streamtrain::faults {
 
@@ -147,6 +148,20 @@ class FaultSystem {
 
 // --stop-after-records for a stream: every good record after the initial ones, in whole
 // iterations of t = 8.
+// A mock cluster of `brokers` brokers with the pipeline's topics (records with
+// `record_partitions` partitions; records.dlq, model.deltas and model.snapshots with one),
+// each replicated on every broker.
+inline std::unique_ptr<kafka::MockCluster> PipelineCluster(int brokers, int record_partitions) {
+  auto created = kafka::MockCluster::Create({.brokers = brokers});
+  REQUIRE(created.ok());
+  auto cluster = std::move(created).value();
+  REQUIRE(cluster->CreateTopic("records", record_partitions, brokers).ok());
+  REQUIRE(cluster->CreateTopic("records.dlq", 1, brokers).ok());
+  REQUIRE(cluster->CreateTopic("model.deltas", 1, brokers).ok());
+  REQUIRE(cluster->CreateTopic("model.snapshots", 1, brokers).ok());
+  return cluster;
+}
+
 inline uint64_t StreamedRecords(const RecordStream& stream) {
   return (stream.good() - FaultSystem::kInitialRecords) / 8 * 8;
 }

@@ -17,26 +17,13 @@
 #include <vector>
 
 #include "../support/child_process.h"
+#include "../support/commands.h"
 #include "../support/service_process.h"
 
 namespace streamtrain::faults {
 
 using namespace std::chrono_literals;
-
-// `streamtrain inspect checkpoint DIR --json`; null when there is none (yet).
-inline nlohmann::json InspectCheckpoint(const std::filesystem::path& dir) {
-  const std::string command = (testing::BinDir() / "streamtrain").string() +
-                              " inspect checkpoint " + dir.string() +
-                              " --json --log-level off 2>/dev/null";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (!pipe) return nullptr;
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  if (::pclose(pipe) != 0) return nullptr;
-  return nlohmann::json::parse(out, nullptr, false);
-}
+using testing::InspectCheckpoint;
 
 // What one replica served at one moment.
 struct Observation {

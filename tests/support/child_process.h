@@ -16,6 +16,24 @@ extern char** environ;
 
 namespace streamtrain::testing {
 
+// Starts `args[0]` (a path) with `args`, stdout and stderr appended to `log`; the child's
+// pid, or -1 when it could not be started. The one place that spawns for the test and
+// benchmark process helpers.
+inline pid_t SpawnWithLog(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
 // Directory of the project's executables (set by CMake for the test binaries).
 inline std::filesystem::path BinDir() { return STREAMTRAIN_BIN_DIR; }
 
@@ -28,18 +46,8 @@ class ChildProcess {
 
   // Starts `args[0]` (a path) with `args`; stdout and stderr are appended to `log`.
   bool Start(const std::vector<std::string>& args, const std::filesystem::path& log) {
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) pid_ = -1;
-    return rc == 0;
+    pid_ = SpawnWithLog(args, log);
+    return pid_ > 0;
   }
 
   void Kill(int signal) {

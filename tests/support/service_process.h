@@ -10,12 +10,6 @@
 //   ingest.Start();  ingest.Kill9();  ingest.Start();  ingest.Stop();  // SIGTERM, exit status
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -23,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "child_process.h"
 
 namespace streamtrain::testing {
 
@@ -41,20 +35,8 @@ class ServiceProcess {
   // Starts a new incarnation (the previous one must have exited). False if spawn failed.
   bool Start() {
     if (pid_ > 0) return false;
-    std::vector<char*> argv;
-    for (const auto& a : args_) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      pid_ = -1;
-      return false;
-    }
+    pid_ = SpawnWithLog(args_, log_);
+    if (pid_ <= 0) return false;
     ++incarnation_;
     exit_status_.reset();
     return true;

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "../support/child_process.h"
+#include "../support/commands.h"
 #include "../support/temp_dir.h"
 
 namespace streamtrain::tools {
@@ -19,15 +20,9 @@ using testing::TempDir;
 
 // Runs a shell command, returning its stdout (and its exit status through `status`).
 std::string Run(const std::string& command, int* status = nullptr) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  int rc = pclose(pipe);
-  if (status) *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  return out;
+  auto out = testing::RunCapture(command, status);
+  REQUIRE(out);
+  return *out;
 }
 
 // Starts `streamtrain broker` and returns its bootstrap servers once it has written them.

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../support/child_process.h"
+#include "../support/commands.h"
 #include "../support/free_port.h"
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
@@ -22,27 +23,8 @@ using namespace std::chrono_literals;
 using testing::BinDir;
 using testing::ChildProcess;
 using testing::FreePort;
+using testing::InspectCheckpoint;
 using testing::TempDir;
-
-std::string RunCommand(const std::string& command, int* status) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  *status = ::pclose(pipe);
-  return out;
-}
-
-nlohmann::json InspectCheckpoint(const std::filesystem::path& dir) {
-  int status = -1;
-  const std::string out = RunCommand((BinDir() / "streamtrain").string() + " inspect checkpoint " +
-                                         dir.string() + " --json --log-level off",
-                                     &status);
-  REQUIRE(status == 0);
-  return nlohmann::json::parse(out);
-}
 
 // GET /v1/model on the replica; null when it does not answer 200 yet.
 nlohmann::json ReplicaModel(int port) {
@@ -139,6 +121,7 @@ TEST_CASE("trainer and replica processes end with the same version and digest", 
   REQUIRE(trainer.Wait() == 0);
 
   const nlohmann::json cp = InspectCheckpoint(f.dir / "checkpoints");
+  REQUIRE(cp.is_object());
   CHECK(cp["version"] == 100);  // 800 records, t = 8
   const nlohmann::json served = WaitForVersion(f.port, cp["version"].get<uint64_t>());
   INFO("replica log: " << (f.dir / "replica.log").string());
@@ -190,6 +173,7 @@ TEST_CASE("a trainer killed with kill -9 and restarted still ends with the repli
                       f.dir / "trainer.log"));
   REQUIRE(restarted.Wait() == 0);
   const nlohmann::json cp = InspectCheckpoint(f.dir / "checkpoints");
+  REQUIRE(cp.is_object());
   // Versions never repeat: the restart continued above everything the replica saw.
   CHECK(cp["version"].get<uint64_t>() > seen);
   const nlohmann::json served = WaitForVersion(f.port, cp["version"].get<uint64_t>());

@@ -11,6 +11,7 @@
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
+#include "start_trainer.h"
 #include "streamtrain/common/parameter_digest.h"
 #include "streamtrain/dataset/open_source.h"
 #include "streamtrain/schema/record_codec.h"
@@ -25,6 +26,7 @@ using testing::DeployCluster;
 using testing::ReadTopic;
 using testing::Replay;
 using testing::Replayed;
+using testing::StartTrainer;
 using testing::TempDir;
 
 constexpr uint64_t kInitial = 200;
@@ -52,18 +54,6 @@ TrainerOptions GateOptions(const TempDir& dir, const kafka::MockCluster* cluster
     o.deployment.snapshot_every = 0;
   }
   return o;
-}
-
-std::unique_ptr<TrainerApp> StartApp(const TrainerOptions& options,
-                                     std::shared_ptr<store::HistoricalStore> store,
-                                     std::shared_ptr<prometheus::Registry> registry = nullptr) {
-  auto app = TrainerApp::Create(options, std::move(registry), std::move(store));
-  REQUIRE(app.ok());
-  StopSource stop;
-  Status init = (*app)->Initialise(stop);
-  INFO(init.ToString());
-  REQUIRE(init.ok());
-  return std::move(app).value();
 }
 
 double CounterValue(prometheus::Registry& registry, const std::string& name,
@@ -136,7 +126,8 @@ void CheckAllPublishedFinite(const kafka::MockCluster& cluster) {
 TEST_CASE("the publish gate never publishes non-finite parameters", "[trainer][deploy][gate]") {
   TempDir dir;
   auto cluster = DeployCluster();
-  auto app = StartApp(GateOptions(dir, nullptr), testing::HyperplaneStore(dir / "store", kInitial));
+  auto app =
+      StartTrainer(GateOptions(dir, nullptr), testing::HyperplaneStore(dir / "store", kInitial));
   const auto feedback = GENERATE(sparse::FeedbackMode::kTrain, sparse::FeedbackMode::kShadow);
   std::vector<float> model = app->model().GetParameters();
   GateFixture f(*cluster, app->model().layout(), model, SparseOptions(feedback));
@@ -181,7 +172,8 @@ TEST_CASE("the accuracy gate holds while the model runs ahead and loses no updat
           "[trainer][deploy][gate]") {
   TempDir dir;
   auto cluster = DeployCluster();
-  auto app = StartApp(GateOptions(dir, nullptr), testing::HyperplaneStore(dir / "store", kInitial));
+  auto app =
+      StartTrainer(GateOptions(dir, nullptr), testing::HyperplaneStore(dir / "store", kInitial));
   const model::ParameterLayout& layout = app->model().layout();
   std::vector<float> model = app->model().GetParameters();
   std::vector<double> dense(model.begin(), model.end());  // every update, nothing sparsified
@@ -262,7 +254,7 @@ TEST_CASE("held iterations of a running trainer use no version", "[trainer][depl
   options.deployment.publish_gate_margin = 1e-9;  // any drop of the window holds
   auto registry = std::make_shared<prometheus::Registry>();
   auto app =
-      StartApp(options, testing::HyperplaneStore(dir / "store", kInitial + 60 * 4), registry);
+      StartTrainer(options, testing::HyperplaneStore(dir / "store", kInitial + 60 * 4), registry);
   for (int i = 0; i < 60; ++i) REQUIRE(*app->Step());
   REQUIRE(app->FlushDeployment().ok());
   const double held =
@@ -287,7 +279,7 @@ TEST_CASE("a trainer that falls behind skips to the newest records and counts th
     auto o = options;
     o.checkpoint_dir = ckpt;
     auto registry = std::make_shared<prometheus::Registry>();
-    auto app = StartApp(o, store, registry);
+    auto app = StartTrainer(o, store, registry);
     const uint64_t start = app->progress().cursor;
     // 200 waiting > 40: the cursor jumps so that the newest 20 remain, 5 iterations' worth.
     int steps = 0;
@@ -341,7 +333,7 @@ TEST_CASE("records evicted by retention before the trainer reached them are skip
   };
   append(kInitial);
   auto registry = std::make_shared<prometheus::Registry>();
-  auto app = StartApp(GateOptions(dir, nullptr), store, registry);
+  auto app = StartTrainer(GateOptions(dir, nullptr), store, registry);
   REQUIRE(app->progress().cursor == kInitial);
   append(kInitial + 100);  // evicts everything up to kInitial + 100, past the cursor
   REQUIRE(store->Stats().first_seq.value() == kInitial + 100);
@@ -366,7 +358,7 @@ TEST_CASE("a signing trainer is replayed with its key and refused with another",
   const std::string key = "0123456789abcdef-trainer-key";
   options.deployment.hmac_key = key;
   options.deployment.snapshot_every = 4;
-  auto app = StartApp(options, testing::HyperplaneStore(dir / "store", kInitial + 10 * 4));
+  auto app = StartTrainer(options, testing::HyperplaneStore(dir / "store", kInitial + 10 * 4));
   for (int i = 0; i < 10; ++i) REQUIRE(*app->Step());
   REQUIRE(app->FlushDeployment().ok());
 

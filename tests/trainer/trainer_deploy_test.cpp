@@ -9,6 +9,7 @@
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
+#include "start_trainer.h"
 #include "streamtrain/common/parameter_digest.h"
 #include "streamtrain/kafka/mock_cluster.h"
 #include "streamtrain/kafka/partition_reader.h"
@@ -27,6 +28,7 @@ using testing::DeployCluster;
 using testing::ReadTopic;
 using testing::Replay;
 using testing::Replayed;
+using testing::StartTrainer;
 using testing::TempDir;
 
 std::shared_ptr<store::HistoricalStore> HyperplaneStore(const TempDir& dir, uint64_t n) {
@@ -59,17 +61,6 @@ TrainerOptions DeployOptions(const TempDir& dir, const kafka::MockCluster& clust
   return o;
 }
 
-std::unique_ptr<TrainerApp> Start(const TrainerOptions& options,
-                                  std::shared_ptr<store::HistoricalStore> store) {
-  auto app = TrainerApp::Create(options, nullptr, std::move(store));
-  REQUIRE(app.ok());
-  StopSource stop;
-  Status init = (*app)->Initialise(stop);
-  INFO(init.ToString());
-  REQUIRE(init.ok());
-  return std::move(app).value();
-}
-
 }  // namespace
 
 TEST_CASE("with Adam and train feedback exactly the published coordinates change",
@@ -77,7 +68,7 @@ TEST_CASE("with Adam and train feedback exactly the published coordinates change
   TempDir dir;
   auto cluster = DeployCluster();
   auto options = DeployOptions(dir, *cluster);
-  auto app = Start(options, HyperplaneStore(dir, kInitial + 30 * 4));
+  auto app = StartTrainer(options, HyperplaneStore(dir, kInitial + 30 * 4));
   const auto& layout = app->model().layout();
 
   std::vector<std::vector<float>> before;
@@ -143,7 +134,7 @@ TEST_CASE("shadow feedback with f16 increments keeps the replica bit-identical",
   auto options = DeployOptions(dir, *cluster);
   options.deployment.sparsifier.feedback = sparse::FeedbackMode::kShadow;
   options.deployment.values = wire::ValueEncoding::kF16Increment;
-  auto app = Start(options, HyperplaneStore(dir, kInitial + 25 * 4));
+  auto app = StartTrainer(options, HyperplaneStore(dir, kInitial + 25 * 4));
   for (int i = 0; i < 25; ++i) REQUIRE(*app->Step());
   REQUIRE(app->FlushDeployment().ok());
   Replayed replica = Replay(*cluster, app->model().layout());
@@ -162,7 +153,7 @@ TEST_CASE("a restarted trainer continues above versions published after its chec
   auto store = HyperplaneStore(dir, kInitial + 40 * 4);
   uint64_t checkpointed = 0;
   {
-    auto app = Start(options, store);
+    auto app = StartTrainer(options, store);
     for (int i = 0; i < 10; ++i) REQUIRE(*app->Step());
     REQUIRE(app->Checkpoint().ok());
     checkpointed = app->progress().version;
@@ -170,7 +161,7 @@ TEST_CASE("a restarted trainer continues above versions published after its chec
     for (int i = 0; i < 5; ++i) REQUIRE(*app->Step());
     REQUIRE(app->FlushDeployment().ok());
   }
-  auto app = Start(options, store);
+  auto app = StartTrainer(options, store);
   // Versions 11..15 went out before the crash; the restart serves 16, from a snapshot.
   CHECK(checkpointed == 10);
   CHECK(app->progress().version == 16);
@@ -191,7 +182,7 @@ TEST_CASE("dense deployment publishes a full snapshot every iteration", "[traine
   auto cluster = DeployCluster();
   auto options = DeployOptions(dir, *cluster);
   options.deployment.mode = DeployMode::kDense;
-  auto app = Start(options, HyperplaneStore(dir, kInitial + 5 * 4));
+  auto app = StartTrainer(options, HyperplaneStore(dir, kInitial + 5 * 4));
   for (int i = 0; i < 5; ++i) REQUIRE(*app->Step());
   REQUIRE(app->FlushDeployment().ok());
   CHECK(ReadTopic(*cluster, "model.snapshots").size() == 6);  // start + 5 iterations

@@ -4,6 +4,7 @@
 
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
+#include "start_trainer.h"
 #include "streamtrain/dataset/open_source.h"
 #include "streamtrain/schema/record_codec.h"
 #include "streamtrain/training/trainer_checkpoint.h"
@@ -12,6 +13,7 @@
 namespace streamtrain::trainer {
 namespace {
 
+using testing::StartTrainer;
 using testing::TempDir;
 
 constexpr uint64_t kInitial = 200;
@@ -36,15 +38,6 @@ TrainerOptions SmallOptions(const TempDir& dir, const std::string& name) {
   o.http.port = -1;
   o.threads = 1;
   return o;
-}
-
-std::unique_ptr<TrainerApp> StartTrainer(const TrainerOptions& options,
-                                         std::shared_ptr<store::HistoricalStore> store) {
-  auto app = TrainerApp::Create(options, nullptr, std::move(store));
-  REQUIRE(app.ok());
-  StopSource stop;
-  REQUIRE((*app)->Initialise(stop).ok());
-  return std::move(app).value();
 }
 
 void Steps(TrainerApp& app, int n) {
