@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every build and run dependency from Debian packages (Debian 12 "bookworm").
+# Installs every build and run dependency from Debian packages (Debian 12 "bookworm"), then
+# the Apache Kafka release kafka/pom.xml pins from Maven Central (scripts/kafka-fetch.sh).
 # Idempotent: installs only what is missing, and runs apt-get update only when it must.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ packages=(
   kcat lmdb-utils dataset-fashion-mnist gnuplot-nox
   # operations: the dashboard test runs a real Prometheus; the compose file is validated
   prometheus docker-compose jq clang libclang-rt-dev  # clang, libFuzzer: fuzz/ (label fuzz)
+  # Apache Kafka (KRaft) for `streamtrain broker`, the demo and the kafka tests: a Java 17
+  # runtime, Maven to fetch the release; the README's Python example runs in a test
+  default-jre-headless maven python3-confluent-kafka openssl
 )
 
 missing=()
@@ -22,8 +26,13 @@ for p in "${packages[@]}"; do
   fi
 done
 
+fetch_kafka() {
+  "$(dirname "$0")/kafka-fetch.sh" >/dev/null
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages already installed"
+  fetch_kafka
   exit 0
 fi
 
@@ -37,4 +46,5 @@ fi
 echo "setup: installing ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fetch_kafka
 echo "setup: done"

@@ -1,5 +1,6 @@
-// `streamtrain demo`: the whole system in one process. An in-process Kafka-protocol broker
-// (librdkafka's mock cluster), a producer streaming a dataset, ingest into an LMDB store, the
+// `streamtrain demo`: the whole system in one process, on a real Apache Kafka: a single-node
+// KRaft broker the demo starts in its work directory (or the cluster --brokers names), a
+// producer streaming a dataset, ingest into an LMDB store, the
 // trainer (initial model, then proactive training publishing sparse deltas) and replicas
 // serving the model, each with its own /metrics. It prints progress every 2 s and ends with
 // a summary: what was learned, what it cost on the wire, and whether every replica holds the
@@ -34,8 +35,8 @@
 #include "streamtrain/common/parameter_digest.h"
 #include "streamtrain/common/stop_source.h"
 #include "streamtrain/dataset/open_source.h"
-#include "streamtrain/kafka/mock_cluster.h"
 #include "streamtrain/kafka/producer.h"
+#include "streamtrain/kraft/kraft_cluster.h"
 #include "streamtrain/schema/record_codec.h"
 #include "trainer_app.h"
 
@@ -74,6 +75,7 @@ struct DemoArgs {
   fs::path work_dir;
   bool keep = false;
   std::string summary_json;
+  std::string brokers;  // empty: start a single-node Kafka in the work directory
 };
 
 // Sum of the samples of metric `name` in `registry` whose labels include label=value (all
@@ -141,7 +143,8 @@ class Demo {
   std::string model_id_;
 
   std::unique_ptr<dataset::RecordSource> source_;
-  std::unique_ptr<kafka::MockCluster> cluster_;
+  std::unique_ptr<kraft::KraftCluster> cluster_;  // null with --brokers
+  std::string brokers_;
   std::shared_ptr<store::HistoricalStore> store_;
   std::shared_ptr<prometheus::Registry> ingest_registry_ = std::make_shared<prometheus::Registry>();
   std::shared_ptr<prometheus::Registry> trainer_registry_ =
@@ -214,12 +217,17 @@ Status Demo::Setup() {
                            " is not empty (the demo starts from nothing)");
   }
 
-  ST_ASSIGN_OR_RETURN(cluster_, kafka::MockCluster::Create({.brokers = 1}));
-  ST_RETURN_IF_ERROR(cluster_->CreateTopic("records", 4));
-  for (const char* topic : {"records.dlq", "model.deltas", "model.snapshots"}) {
-    ST_RETURN_IF_ERROR(cluster_->CreateTopic(topic, 1));
+  // A real broker keeps every record until ingest has it (7 days' retention), whatever
+  // --records and --rate; with --brokers the topics must exist (kafka/create-topics.sh).
+  if (args_.brokers.empty()) {
+    ST_ASSIGN_OR_RETURN(cluster_, kraft::KraftCluster::Start({.nodes = 1,
+                                                              .data_dir = args_.work_dir / "kafka",
+                                                              .topics = kraft::DefaultTopics(4)}));
+    brokers_ = cluster_->bootstrap();
+  } else {
+    brokers_ = args_.brokers;
   }
-  const std::string brokers = cluster_->bootstraps();
+  const std::string& brokers = brokers_;
 
   // One store, shared by ingest and the trainer (LMDB: one environment per process).
   store::StoreOptions so{.path = args_.work_dir / "store"};
@@ -284,7 +292,10 @@ Status Demo::Setup() {
   std::printf("streamtrain demo: %s, %llu records at %.0f records/s, %d replica(s)\n",
               source_->Describe().c_str(), static_cast<unsigned long long>(args_.records),
               args_.rate, args_.replicas);
-  std::printf("  broker     %s (in this process; watch it: kcat -L -b %s)\n", brokers.c_str(),
+  std::printf("  broker     %s (%s; watch it: kcat -L -b %s)\n", brokers.c_str(),
+              cluster_
+                  ? ("Apache Kafka " + kraft::KafkaVersion() + ", started for the demo").c_str()
+                  : "--brokers",
               brokers.c_str());
   if (ingest_->http_port() >= 0) {
     std::printf("  ingest     http://localhost:%d/metrics\n", ingest_->http_port());
@@ -336,7 +347,7 @@ void Demo::StartThreads() {
 }
 
 void Demo::Produce() {
-  kafka::ProducerOptions po{.client = {.brokers = cluster_->bootstraps()}};
+  kafka::ProducerOptions po{.client = {.brokers = brokers_}};
   po.client.client_id = "streamtrain-demo-produce";
   auto producer = kafka::Producer::Create(po);
   if (!producer.ok()) {
@@ -651,7 +662,8 @@ void RegisterDemoCommand(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<DemoArgs>();
   CLI::App* cmd = app.add_subcommand(
       "demo",
-      "Everything in one process: an in-process Kafka broker, a producer streaming "
+      "Everything in one process on a real Apache Kafka (a single-node KRaft broker started "
+      "in the work directory, or --brokers), a producer streaming "
       "Fashion-MNIST (or a synthetic stream when it is not installed), ingest, the trainer "
       "(initial model, then proactive training publishing sparse deltas) and replicas, each "
       "with /metrics. Prints progress and a summary; exits 0 when every replica ends with "
@@ -710,6 +722,9 @@ void RegisterDemoCommand(CLI::App& app, int& exit_code) {
                   "temporary directory, removed at exit)");
   cmd->add_flag("--keep", args->keep, "Keep the temporary work directory");
   cmd->add_option("--summary-json", args->summary_json, "Also write the summary to this file");
+  cmd->add_option("--brokers", args->brokers,
+                  "Use this Kafka cluster (HOST:PORT[,...], with the topics of "
+                  "kafka/topics.txt) instead of starting a broker");
   CLI::Option* log_level = app.get_option("--log-level");
   cmd->callback([args, &exit_code, log_level] {
     if (args->initial_records >= args->records) {

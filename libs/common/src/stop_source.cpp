@@ -45,13 +45,20 @@ SignalStopGuard::SignalStopGuard(StopSource& stop) {
   waiter_ = std::thread([&stop, set] {
     int received = 0;
     bool first = true;
+    std::chrono::steady_clock::time_point first_at;
     while (sigwait(&set, &received) == 0) {
       if (received == SIGUSR2) return;
+      // A repeat within a second is the same request delivered twice (timeout(1) signals
+      // the child and then its whole process group), not a user insisting.
+      if (!first && std::chrono::steady_clock::now() - first_at < std::chrono::seconds(1)) {
+        continue;
+      }
       if (!first) {
         GetLogger("main")->warn("second signal {}: exiting now", received);
         std::_Exit(130);
       }
       first = false;
+      first_at = std::chrono::steady_clock::now();
       GetLogger("main")->info("signal {} received: stopping (send again to exit at once)",
                               received);
       stop.RequestStop();
