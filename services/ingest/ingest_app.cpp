@@ -1,8 +1,11 @@
 #include "ingest_app.h"
 
 #include <prometheus/registry.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
 
 #include "streamtrain/common/logging.h"
 #include "streamtrain/schema/record_codec.h"
@@ -25,6 +28,24 @@ constexpr const char* kSourcePartitionHeader = "streamtrain.source.partition";
 constexpr const char* kSourceOffsetHeader = "streamtrain.source.offset";
 
 constexpr std::chrono::seconds kRejectionReportInterval{10};
+
+// group.instance.id for static membership: "<group>-<instance name>", the name defaulting to
+// the host and a hash of the store's absolute path (one store per instance, so it is unique
+// on a host and the same after a restart). Empty when disabled with "-".
+std::string GroupInstanceId(const IngestOptions& options) {
+  if (options.instance_name == "-") return "";
+  std::string name = options.instance_name;
+  if (name.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
+    std::error_code ec;
+    const std::string path = std::filesystem::absolute(options.store.path, ec).string();
+    uint64_t h = 1469598103934665603ull;  // FNV-1a: stable across builds and platforms
+    for (unsigned char c : path) h = (h ^ c) * 1099511628211ull;
+    name = fmt::format("{}-{:08x}", host, static_cast<uint32_t>(h ^ (h >> 32)));
+  }
+  return options.group_id + "-" + name;
+}
 
 // A poll that has not returned for this long means the loop is stuck.
 constexpr int64_t kUnhealthyAfterMs = 60000;
@@ -61,6 +82,10 @@ Result<std::unique_ptr<IngestApp>> IngestApp::Create(
   kafka::ConsumerOptions consumer_options{
       .client = options.kafka, .group_id = options.group_id, .topics = options.topics};
   consumer_options.client.client_id = options.kafka.client_id + "-ingest";
+  if (auto id = GroupInstanceId(options); !id.empty()) {
+    // -X group.instance.id=... still wins.
+    consumer_options.client.properties.emplace("group.instance.id", id);
+  }
   store::HistoricalStore* store = app->store_.get();
   // The store, not Kafka's committed offset, decides where a partition resumes: a crash
   // between the store commit and the offset commit then replays nothing.
@@ -205,8 +230,10 @@ Result<BatchOutcome> IngestApp::RunOnce() {
 
 Status IngestApp::Run(StopSource& stop) {
   static auto log = GetLogger("ingest");
-  log->info("ingesting {} into {} (group {})", fmt::join(options_.topics, ","),
-            store_->options().path.string(), options_.group_id);
+  const std::string instance = GroupInstanceId(options_);
+  log->info("ingesting {} into {} (group {}, {})", fmt::join(options_.topics, ","),
+            store_->options().path.string(), options_.group_id,
+            instance.empty() ? "dynamic membership" : "static member " + instance);
   while (!stop.stop_requested()) {
     auto outcome = RunOnce();
     if (!outcome.ok()) {

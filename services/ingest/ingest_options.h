@@ -17,6 +17,13 @@ struct IngestOptions {
   std::vector<std::string> topics{"records"};
   // Consumer group. Default: ingest.
   std::string group_id = "ingest";
+  // Stable name of this ingest instance, for static group membership: the consumer joins
+  // with group.instance.id = "<group>-<instance name>", so a restarted instance (crash,
+  // kill -9, rolling deploy) gets its partitions back at once instead of waiting for the
+  // dead member's session to time out. Two running instances must not share a name (the
+  // broker fences the older one). Empty: "<hostname>-<hash of the store path>", stable
+  // across restarts of the same instance. "-" disables static membership.
+  std::string instance_name;
   // Where rejected records go, with the reason in headers; empty disables dead-lettering
   // (rejections are still counted and logged). Default: records.dlq.
   std::string dead_letter_topic = "records.dlq";

@@ -22,6 +22,10 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--group", options.group_id, "Kafka consumer group")->capture_default_str();
+  app.add_option("--instance-name", options.instance_name,
+                 "Stable name of this instance for static group membership "
+                 "(group.instance.id = GROUP-NAME): a restart resumes at once. Default: "
+                 "hostname and a hash of --store; '-' disables it");
   app.add_option("--dead-letter-topic", options.dead_letter_topic,
                  "Topic for rejected records (empty: count and log only)")
       ->capture_default_str();

@@ -43,7 +43,7 @@ Result<std::vector<kraft::TopicSpec>> TopicSpecs(const BrokerArgs& args) {
   if (args.topics.empty()) return kraft::DefaultTopics(args.partitions);
   std::vector<kraft::TopicSpec> specs;
   for (const std::string& spec : args.topics) {
-    kraft::TopicSpec topic{.name = spec, .partitions = args.partitions};
+    kraft::TopicSpec topic{.name = spec, .partitions = spec == "records" ? args.partitions : 1};
     if (auto colon = spec.find(':'); colon != std::string::npos) {
       topic.name = spec.substr(0, colon);
       try {
@@ -122,7 +122,7 @@ void RegisterBrokerCommand(CLI::App& app, int& exit_code) {
                   "kafka/topics.txt)")
       ->delimiter(',');
   cmd->add_option("--partitions", args->partitions,
-                  "Partitions of records (of every --topics entry without :PARTITIONS)")
+                  "Partitions of the records topic (other topics: 1 unless NAME:PARTITIONS)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
   cmd->add_option("--bootstrap-file", args->bootstrap_file,
