@@ -7,7 +7,7 @@
 #   bench/soak.sh                 # 10 minutes, results in bench/results/soak.{md,csv,png}
 #   DURATION=120 bench/soak.sh    # a short run
 #
-# Processes: `streamtrain broker` (in-memory dev broker), streamtrain-ingest (store with
+# Processes: `streamtrain broker` (a single-node Apache Kafka), streamtrain-ingest (store with
 # retention, so the store itself stays bounded), streamtrain-trainer (LeNet-5, sparse
 # deployment, bounded backlog), one streamtrain-replica, and `streamtrain produce` looping
 # over Fashion-MNIST as fast as it can. A benchmark, not a test: run by hand, never in CI.
@@ -40,10 +40,11 @@ if "$bin/streamtrain-trainer" --help | grep -q -- '--max-backlog'; then
 fi
 if [ "$report_only" != 1 ]; then
 "$bin/streamtrain" broker --topics records:4,records.dlq,model.deltas,model.snapshots \
-  --bootstrap-file "$work/bootstrap" --log-level warn >"$work/broker.log" 2>&1 &
+  --bootstrap-file "$work/bootstrap" --data-dir "$work/kafka" --log-level warn \
+  >"$work/broker.log" 2>&1 &
 broker_pid=$!
 pids+=("$broker_pid")
-for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
+for _ in $(seq 1800); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
 brokers="$(cat "$work/bootstrap")"
 
 "$bin/streamtrain-ingest" --brokers "$brokers" --store "$work/store" --metrics-port "$ingest_port" \

@@ -49,12 +49,12 @@ cleanup() {
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     pid="${pids[$i]}"
     kill -TERM "$pid" 2>/dev/null || continue
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do  # the broker's controlled shutdown takes a few seconds
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done
     if kill -0 "$pid" 2>/dev/null; then
-      echo "dashboard test: ${names[$i]} (pid $pid) ignored SIGTERM for 10 s: SIGKILL" >&2
+      echo "dashboard test: ${names[$i]} (pid $pid) ignored SIGTERM for 30 s: SIGKILL" >&2
       kill -KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
@@ -192,10 +192,10 @@ for f in "${dashboard_files[@]}"; do
 done
 
 # ---------------------------------------------------------------- the services
-log "starting the development broker"
+log "starting the development broker (Apache Kafka, one node)"
 start broker "$bin/streamtrain" broker --topics records:4,records.dlq,model.deltas,model.snapshots \
-  --bootstrap-file "$work/bootstrap"
-for _ in $(seq 100); do
+  --bootstrap-file "$work/bootstrap" --data-dir "$work/kafka"
+for _ in $(seq 1800); do  # a JVM start and topic creation; slower on a loaded machine
   [ -s "$work/bootstrap" ] && break
   sleep 0.1
 done

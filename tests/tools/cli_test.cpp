@@ -25,13 +25,16 @@ std::string Run(const std::string& command, int* status = nullptr) {
   return *out;
 }
 
-// Starts `streamtrain broker` and returns its bootstrap servers once it has written them.
+// Starts `streamtrain broker` (a real Kafka node, its data in `dir`) and returns its
+// bootstrap servers once it has written them.
 std::string StartBroker(ChildProcess& broker, const TempDir& dir) {
   const auto file = dir / "bootstrap";
   REQUIRE(broker.Start({(BinDir() / "streamtrain").string(), "broker", "--topics",
-                        "records:2,records.dlq", "--bootstrap-file", file.string()},
+                        "records:2,records.dlq", "--bootstrap-file", file.string(),
+                        "--data-dir", (dir / "kafka").string()},
                        dir / "broker.log"));
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  // A JVM start and topic creation: seconds, more on a loaded machine.
+  const auto deadline = std::chrono::steady_clock::now() + 180s;
   while (!std::filesystem::exists(file) && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(50ms);  // waiting for another process to write a file
   }
