@@ -16,6 +16,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kBrokerTimeout{5000};
 constexpr std::chrono::milliseconds kRetryDelay{1000};
 constexpr std::chrono::milliseconds kLagInterval{500};
+constexpr std::chrono::seconds kWaitingLogInterval{30};
 constexpr size_t kMaxBatch = 1000;
 
 int64_t WallNowMs() {
@@ -73,10 +74,14 @@ FollowerStatus DeltaFollower::status() const {
   return status_;
 }
 
+WaitingReport DeltaFollower::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_;
+}
+
 Status DeltaFollower::Run(StopSource& stop) {
   Log()->info("replica of '{}': deltas {}, snapshots {}", options_.model_id, options_.deltas_topic,
               options_.snapshots_topic);
-  bool reported_waiting = false;
   while (!stop.stop_requested()) {
     if (served_) {
       ST_RETURN_IF_ERROR(FollowOnce(stop));
@@ -84,23 +89,37 @@ Status DeltaFollower::Run(StopSource& stop) {
     }
     auto fetched = FetchNewestSnapshot(stop);
     if (!fetched.ok() || !fetched->has_value()) {
-      if (!reported_waiting) {
-        Log()->info("no model yet: waiting for a snapshot of '{}' on {} ({})", options_.model_id,
-                    options_.snapshots_topic,
-                    fetched.ok() ? "none complete" : fetched.status().ToString());
-        reported_waiting = true;
-      }
+      if (!stop.stop_requested()) ReportWaiting(fetched.status());
       stop.WaitFor(kRetryDelay);
       continue;
     }
     Status booted = Bootstrap(std::move(**fetched));
     if (!booted.ok()) {
       Log()->error("cannot serve the snapshot: {}", booted.ToString());
+      {
+        std::lock_guard lock(mutex_);
+        waiting_.reason = "cannot serve the snapshot: " + booted.ToString();
+      }
       served_.reset();
       stop.WaitFor(kRetryDelay * 5);
     }
   }
   return Status::Ok();
+}
+
+void DeltaFollower::ReportWaiting(const Status& fetch_status) {
+  std::string reason =
+      fetch_status.ok()
+          ? census_.DescribeWait(options_.model_id, options_.snapshots_topic)
+          : "cannot read " + options_.snapshots_topic + ": " + fetch_status.ToString();
+  const auto now = Clock::now();
+  if (now >= next_waiting_log_) {
+    Log()->warn("{}", reason);
+    next_waiting_log_ = now + kWaitingLogInterval;
+  }
+  std::lock_guard lock(mutex_);
+  waiting_.reason = std::move(reason);
+  waiting_.snapshot_models = census_.models();
 }
 
 Result<std::optional<std::pair<int64_t, wire::SnapshotChunkHeader>>> DeltaFollower::LastChunkBefore(
@@ -117,6 +136,7 @@ Result<std::optional<std::pair<int64_t, wire::SnapshotChunkHeader>>> DeltaFollow
         if (m.offset() != offset) continue;
         read = true;
         auto header = wire::PeekSnapshotChunk(m.payload());
+        if (header.ok()) census_.Add(header->info);
         if (header.ok() && header->info.model_id == options_.model_id) {
           found.emplace(offset, std::move(*header));
         }
@@ -132,10 +152,17 @@ Result<std::optional<DeltaFollower::FetchedSnapshot>> DeltaFollower::FetchNewest
     StopSource& stop) {
   ST_ASSIGN_OR_RETURN(kafka::Watermarks marks,
                       reader_->QueryWatermarks(snapshots_tp_, kBrokerTimeout));
+  // Waiting for a first snapshot, a look reads only what the previous one did not: the topic
+  // can be large, and it is looked at every second. (A topic recreated since starts over.)
+  int64_t low = marks.low;
+  if (!served_ && unscanned_from_ <= marks.high) low = std::max(low, unscanned_from_);
   int64_t end = marks.high;
-  while (end > marks.low && !stop.stop_requested()) {
-    ST_ASSIGN_OR_RETURN(auto last, LastChunkBefore(marks.low, end, stop));
-    if (!last) break;
+  while (end > low && !stop.stop_requested()) {
+    ST_ASSIGN_OR_RETURN(auto last, LastChunkBefore(low, end, stop));
+    if (!last) {
+      if (end == marks.high && !served_ && !stop.stop_requested()) unscanned_from_ = marks.high;
+      break;
+    }
     // The trainer writes a snapshot's chunks consecutively: chunk i is i messages after the
     // first one.
     const int64_t start = std::max(marks.low, last->first - int64_t{last->second.chunk_index});
@@ -158,6 +185,7 @@ Result<std::optional<DeltaFollower::FetchedSnapshot>> DeltaFollower::AssembleFro
     for (const kafka::Message& m : batch) {
       probe_.Received(Topic::kSnapshots, m.payload().size());
       auto header = wire::PeekSnapshotChunk(m.payload());
+      if (header.ok()) census_.Add(header->info);
       if (!header.ok() || header->info.model_id != options_.model_id) continue;
       Status added = assembler.Add(m.payload());
       if (!added.ok()) {
@@ -211,6 +239,7 @@ Status DeltaFollower::Bootstrap(FetchedSnapshot fetched) {
   {
     std::lock_guard lock(mutex_);
     models_ = std::move(models);
+    waiting_ = {};
   }
   ST_RETURN_IF_ERROR(Publish());
   assembler_.emplace(wire::SnapshotAssembler::Options{.hmac_key = options_.hmac_key});

@@ -12,6 +12,10 @@
 // "rebase", --deploy dense); chunks of older ones are skipped with PeekSnapshotChunk.
 // Everything fetched in one poll is applied, then published once.
 //
+// Until it has a model it looks for its snapshot every second; what it saw on the snapshots
+// topic meanwhile (SnapshotCensus) is logged every 30 s and reported by waiting(), and a look
+// reads only what was added since the previous one found nothing of its model.
+//
 // Threads: Run() on the reader thread; models(), status() from any thread.
 //
 //   auto follower = DeltaFollower::Create(options, probe).value();
@@ -22,6 +26,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +35,7 @@
 #include "replica_options.h"
 #include "replica_probe.h"
 #include "served_models.h"
+#include "snapshot_census.h"
 #include "streamtrain/common/status.h"
 #include "streamtrain/common/stop_source.h"
 #include "streamtrain/deploy/replica_state.h"
@@ -47,6 +53,15 @@ struct FollowerStatus {
   double staleness_seconds = 0;  // 0 when caught up, else now - producer time of version
 };
 
+// Why a replica has no model yet, for /healthz and /v1/model.
+struct WaitingReport {
+  // E.g. `no snapshot of model "fashon" on model.snapshots yet; seen there: "fashion"
+  // (version 1250)`; empty before the first look at the topic and once a model is loaded.
+  std::string reason;
+  // Model id -> newest version of its chunks seen on the snapshots topic (SnapshotCensus).
+  std::map<std::string, uint64_t> snapshot_models;
+};
+
 class DeltaFollower {
  public:
   static Result<std::unique_ptr<DeltaFollower>> Create(const ReplicaOptions& options,
@@ -58,6 +73,8 @@ class DeltaFollower {
   // The serving models, null until the first snapshot is loaded.
   std::shared_ptr<ServedModels> models() const;
   FollowerStatus status() const;
+  // Why there is no model yet (meaningful while status().loaded is false).
+  WaitingReport waiting() const;
 
  private:
   struct FetchedSnapshot {
@@ -72,6 +89,8 @@ class DeltaFollower {
 
   // The newest complete snapshot of our model on the topic, nullopt when there is none.
   Result<std::optional<FetchedSnapshot>> FetchNewestSnapshot(StopSource& stop);
+  // Logs (every kWaitingLogInterval) and records why there is no model yet.
+  void ReportWaiting(const Status& fetch_status);
   // Assembles the snapshot whose first chunk is at `start` (or a newer one that follows);
   // nullopt when none completes within snapshot_timeout.
   Result<std::optional<FetchedSnapshot>> AssembleFrom(int64_t start, int64_t end, StopSource& stop);
@@ -102,10 +121,16 @@ class DeltaFollower {
   std::optional<uint64_t> resynced_at_;  // served version when the last resync started
   int64_t deltas_next_ = 0, snapshots_next_ = 0;
   std::chrono::steady_clock::time_point last_lag_update_{};
+  SnapshotCensus census_;
+  // Before the first snapshot: no chunk of our model lies below this snapshots-topic offset
+  // (a look read it all), so the next look starts there.
+  int64_t unscanned_from_ = 0;
+  std::chrono::steady_clock::time_point next_waiting_log_{};
 
-  mutable std::mutex mutex_;  // guards models_ and status_
+  mutable std::mutex mutex_;  // guards models_, status_ and waiting_
   std::shared_ptr<ServedModels> models_;
   FollowerStatus status_;
+  WaitingReport waiting_;
 };
 
 }  // namespace streamtrain::replica

@@ -22,7 +22,9 @@ using Clock = std::chrono::steady_clock;
 
 void Reply(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Model ids read from the topic need not be UTF-8: replace what is not rather than throw.
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json");
 }
 
 void ReplyError(httplib::Response& res, int status, const std::string& message) {
@@ -72,13 +74,22 @@ Result<std::unique_ptr<ReplicaApp>> ReplicaApp::Create(
 }
 
 Status ReplicaApp::Health() const {
-  if (!follower_->status().loaded) return Unavailable("no model yet");
+  if (!follower_->status().loaded) return Unavailable(NoModelYet(follower_->waiting()));
   return Status::Ok();
+}
+
+std::string ReplicaApp::NoModelYet(const WaitingReport& waiting) {
+  return waiting.reason.empty() ? "no model yet" : "no model yet: " + waiting.reason;
 }
 
 void ReplicaApp::HandleModel(const httplib::Request&, httplib::Response& res) const {
   const FollowerStatus s = follower_->status();
-  if (!s.loaded) return ReplyError(res, 503, "no model yet");
+  if (!s.loaded) {
+    WaitingReport waiting = follower_->waiting();
+    return Reply(res, 503,
+                 nlohmann::json{{"error", NoModelYet(waiting)},
+                                {"snapshot_models", std::move(waiting.snapshot_models)}});
+  }
   Reply(res, 200,
         nlohmann::json{{"model_id", options_.model_id},
                        {"version", s.version},
@@ -90,7 +101,9 @@ void ReplicaApp::HandleModel(const httplib::Request&, httplib::Response& res) co
 void ReplicaApp::HandlePredict(const httplib::Request& req, httplib::Response& res) {
   const auto started = Clock::now();
   std::shared_ptr<ServedModels> models = follower_->models();
-  if (!models || !follower_->status().loaded) return ReplyError(res, 503, "no model yet");
+  if (!models || !follower_->status().loaded) {
+    return ReplyError(res, 503, NoModelYet(follower_->waiting()));
+  }
   auto request = deploy::ParsePredictRequest(req.body, {.feature_count = models->feature_count(),
                                                         .max_instances = options_.max_instances});
   if (!request.ok()) return ReplyError(res, 400, request.status().message());

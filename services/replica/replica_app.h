@@ -2,7 +2,8 @@
 // (DeltaFollower) and serves it over HTTP:
 //   GET  /v1/model    {"model_id", "version", "digest", "parameters", "staleness_seconds"}
 //   POST /v1/predict  {"instances": [[...], ...]} -> {"version", "predictions": [...]}
-//   GET  /metrics, GET /healthz (503 "no model yet" until the first snapshot is loaded)
+//   GET  /metrics, GET /healthz (503 "no model yet: <why>" until the first snapshot is loaded;
+//   /v1/model adds the model ids seen on the snapshots topic)
 // With served_accuracy, a second thread scores every record of the records topic with the
 // version served at that moment (streamtrain_replica_served_accuracy). docs/replica.md has
 // the protocol and the guarantees.
@@ -51,6 +52,8 @@ class ReplicaApp {
  private:
   ReplicaApp(ReplicaOptions options, std::shared_ptr<prometheus::Registry> registry);
   Status Health() const;
+  // "no model yet", with the reason the follower gives.
+  static std::string NoModelYet(const WaitingReport& waiting);
   void HandleModel(const httplib::Request& req, httplib::Response& res) const;
   void HandlePredict(const httplib::Request& req, httplib::Response& res);
   // The served-accuracy loop; returns when `stop` is requested.

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -65,13 +67,13 @@ class Publisher {
 class Replica {
  public:
   Replica(const std::string& brokers, const testing::TempDir& dir,
-          std::vector<std::string> extra = {})
+          std::vector<std::string> extra = {}, const std::string& model_id = kModelId)
       : port_(FreePort()), client_("127.0.0.1", port_) {
     std::vector<std::string> args = {(testing::BinDir() / "streamtrain-replica").string(),
                                      "--brokers",
                                      brokers,
                                      "--model-id",
-                                     kModelId,
+                                     model_id,
                                      "--http-port",
                                      std::to_string(port_),
                                      "--log-level",
@@ -115,6 +117,11 @@ class Replica {
     return std::strtod(text.c_str() + at + series.size() + 2, nullptr);
   }
   httplib::Client& client() { return client_; }
+  // What the replica logged so far.
+  std::string Log() const {
+    std::ifstream in(log_);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  }
   int WaitForExit() { return process_.Wait(); }
   void Signal(int signal) { process_.Kill(signal); }
 
@@ -288,6 +295,46 @@ TEST_CASE("a replica without a snapshot answers 503 until one arrives", "[replic
   for (int i = 0; i < 20; ++i) publisher.Delta(trainer.NextDelta(0.005));
   nlohmann::json model = replica.WaitForVersion(20);
   CHECK(model["digest"] == DigestToHex(trainer.digest()));
+  CHECK(replica.client().Get("/healthz")->status == 200);
+}
+
+TEST_CASE("a replica asked for a model id the snapshots topic lacks names the ones it has",
+          "[replica][e2e]") {
+  testing::TempDir dir;
+  auto cluster = StartCluster();
+  Publisher publisher(cluster->bootstraps());
+  SimulatedTrainer trainer(kModelId, 10);
+  for (int i = 0; i < 5; ++i) publisher.Delta(trainer.NextDelta(0.005));
+  publisher.Snapshot(trainer.Snapshot(publisher.DeltasEnd()));
+  Replica replica(cluster->bootstraps(), dir, {}, "fashon");  // a typo
+
+  const std::string expected =
+      R"(no snapshot of model "fashon" on model.snapshots yet; seen there: "fashion" (version 5))";
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  httplib::Result health = replica.client().Get("/healthz");
+  while ((!health || health->body.find(expected) == std::string::npos) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(100ms);
+    health = replica.client().Get("/healthz");
+  }
+  REQUIRE(health);
+  CHECK(health->status == 503);
+  CHECK(health->body.find("no model yet: " + expected) != std::string::npos);
+
+  auto model = replica.client().Get("/v1/model");
+  REQUIRE(model);
+  CHECK(model->status == 503);
+  const auto answer = nlohmann::json::parse(model->body);
+  CHECK(answer["error"] == "no model yet: " + expected);
+  CHECK(answer["snapshot_models"] == nlohmann::json{{"fashion", 5}});
+  CHECK(replica.Log().find(expected) != std::string::npos);
+
+  // Its model appears after the part of the topic already looked at: it is found and served.
+  SimulatedTrainer typo("fashon", 11);
+  publisher.Snapshot(typo.Snapshot(0));
+  const nlohmann::json served = replica.WaitForVersion(0);
+  CHECK(served["model_id"] == "fashon");
+  CHECK(served["digest"] == DigestToHex(typo.digest()));
   CHECK(replica.client().Get("/healthz")->status == 200);
 }
 

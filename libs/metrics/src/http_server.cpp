@@ -19,6 +19,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(
   server.set_payload_max_length(options.max_body_bytes);
   server.set_read_timeout(options.io_timeout);
   server.set_write_timeout(options.io_timeout);
+  // A request that times out mid-way gets a 400 and leaves the connection open, waiting for
+  // the next request for the keep-alive timeout: without this, its fixed 5 s would be added
+  // to io_timeout before a stalled client is disconnected.
+  server.set_keep_alive_timeout(static_cast<time_t>(options.io_timeout.count()));
   // Small responses on kept-alive connections otherwise wait for the client's delayed ACK
   // (Nagle): about 40 ms added to every /v1/predict after the first.
   server.set_tcp_nodelay(true);

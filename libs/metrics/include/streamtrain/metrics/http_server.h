@@ -2,8 +2,10 @@
 // from the service's registry), GET /healthz, plus the routes a service passes to Start() (the
 // replica's /v1/predict).
 //
-// Requests are bounded: bodies larger than max_body_bytes get 413, and slow clients are cut
-// off after the read/write timeouts. Handlers run on the server's worker threads.
+// Requests are bounded: bodies larger than max_body_bytes get 413, and a client that stalls
+// is cut off: no byte for io_timeout mid-request gets a 400, and a connection then idle for
+// io_timeout again is closed, so a stalled client is gone within about 2 x io_timeout (no
+// sooner than io_timeout). Handlers run on the server's worker threads.
 //
 //   auto registry = std::make_shared<prometheus::Registry>();
 //   auto server = HttpServer::Start({.port = 9100}, registry, [] { return Status::Ok(); });
@@ -37,7 +39,8 @@ struct HttpServerOptions {
   int port = 0;
   // Largest accepted request body, bytes. Default: 4 MiB.
   size_t max_body_bytes = 4 << 20;
-  // Per-request read and write timeouts. Default: 5 s.
+  // How long a read or a write may wait for the peer, and how long a kept-alive connection
+  // may stay idle between requests (cpp-httplib's keep-alive timeout). Default: 5 s.
   std::chrono::seconds io_timeout{5};
 };
 
