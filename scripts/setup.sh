@@ -14,6 +14,8 @@ packages=(
   kcat lmdb-utils dataset-fashion-mnist gnuplot-nox
   # operations: the dashboard test runs a real Prometheus; the compose file is validated
   prometheus docker-compose jq clang libclang-rt-dev  # clang, libFuzzer: fuzz/ (label fuzz)
+  # the compose file run natively in a private network namespace (tests/compose)
+  python3-yaml iproute2 util-linux
   # Apache Kafka (KRaft) for `streamtrain broker`, the demo and the kafka tests: a Java 17
   # runtime, Maven to fetch the release; the README's Python example runs in a test
   default-jre-headless maven python3-confluent-kafka openssl

@@ -14,6 +14,8 @@
 #    --if-not-exists, its partitions and its configs; it refuses a malformed topics.txt.
 # 4. Every shared library the built executables link directly comes from a package the
 #    Dockerfile's runtime stage installs (or from debian:bookworm-slim itself).
+# 5. docker-compose.yml's apache/kafka images and every Kafka version the docs name are the
+#    release kafka/pom.xml pins.
 set -euo pipefail
 
 src="${1:?usage: compose_test.sh SOURCE_DIR BIN_DIR}"
@@ -118,9 +120,48 @@ while read -r name path; do
 done <"$work/needed"
 [ "$checked" -gt 0 ] || fail "checked no libraries"
 
+# 5. One Apache Kafka version everywhere. kafka/pom.xml pins it (the release `streamtrain
+# broker`, the tests and kafka/bin run); docker-compose.yml's apache/kafka images and every
+# Kafka version the docs name must be the same, or users run one Kafka and we test another.
+# kafka_version_mismatches ROOT prints one line per disagreement under ROOT, nothing when
+# all agree.
+# (A subshell function: it works in ROOT.)
+kafka_version_mismatches() (
+  cd "$1"
+  want=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' kafka/pom.xml)
+  if [ -z "$want" ]; then
+    echo "kafka/pom.xml: no <kafka.version>"
+    exit 0
+  fi
+  images=$(grep -cE '^[[:space:]]*image:[[:space:]]*"?apache/kafka:' docker-compose.yml || true)
+  [ "$images" -ge 2 ] || echo "docker-compose.yml: $images apache/kafka images, expected kafka and kafka-init"
+  grep -qF "apache/kafka:$want" docs/operations.md ||
+    echo "docs/operations.md: does not name the image apache/kafka:$want"
+  # "apache/kafka:X", "Apache Kafka X.Y.Z", "Kafka X.Y.Z" (not librdkafka, confluent-kafka).
+  for file in docker-compose.yml Dockerfile README.md kafka/README.md docs/*.md; do
+    [ -f "$file" ] || continue
+    grep -noE '(^|[^[:alnum:]_-])(apache/kafka:v?[0-9][0-9.]*|[Kk]afka[ -]v?[0-9]+\.[0-9]+\.[0-9]+)' \
+      "$file" | while IFS=: read -r line match; do
+      found=$(printf '%s' "$match" | grep -oE '[0-9][0-9.]*[0-9]' | head -n 1)
+      [ "$found" = "$want" ] || echo "$file:$line: Kafka $found ('${match#?}'), kafka/pom.xml pins $want"
+    done || true # grep finds nothing in most files
+  done
+)
+mismatches="$(kafka_version_mismatches "$src")"
+[ -z "$mismatches" ] || fail "Kafka versions disagree:"$'\n'"$mismatches"
+# The check itself: a copy where the docs name another release must be caught.
+mkdir -p "$work/versions/kafka" "$work/versions/docs"
+cp kafka/pom.xml "$work/versions/kafka/"
+cp docker-compose.yml "$work/versions/"
+sed 's|apache/kafka:[0-9][0-9.]*|apache/kafka:0.0.1|' docs/operations.md >"$work/versions/docs/operations.md"
+[ -n "$(kafka_version_mismatches "$work/versions")" ] ||
+  fail "the Kafka version check missed apache/kafka:0.0.1 in a copy of docs/operations.md"
+kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' kafka/pom.xml)"
+
 if [ "$failures" -gt 0 ]; then
   echo "compose test: $failures failure(s)" >&2
   exit 1
 fi
 echo "compose test: passed (docker-compose config, $mounts bind mounts, kafka/create-topics.sh," \
-  "$checked linked libraries covered by the runtime image)"
+  "$checked linked libraries covered by the runtime image, Apache Kafka $kafka_version in" \
+  "kafka/pom.xml, docker-compose.yml and the docs)"
