@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -18,14 +19,6 @@ int64_t SteadyNowMs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-// Header names on dead-lettered records.
-constexpr const char* kReasonHeader = "streamtrain.reject.reason";
-constexpr const char* kFieldHeader = "streamtrain.reject.field";
-constexpr const char* kDetailHeader = "streamtrain.reject.detail";
-constexpr const char* kSourceTopicHeader = "streamtrain.source.topic";
-constexpr const char* kSourcePartitionHeader = "streamtrain.source.partition";
-constexpr const char* kSourceOffsetHeader = "streamtrain.source.offset";
 
 constexpr std::chrono::seconds kRejectionReportInterval{10};
 
@@ -45,6 +38,13 @@ std::string GroupInstanceId(const IngestOptions& options) {
     name = fmt::format("{}-{:08x}", host, static_cast<uint32_t>(h ^ (h >> 32)));
   }
   return options.group_id + "-" + name;
+}
+
+// How long sizing a gap may wait for a partition's watermarks (retried while transient).
+constexpr std::chrono::seconds kWatermarkTimeout{10};
+
+std::string PolicyName(DataLossPolicy policy) {
+  return policy == DataLossPolicy::kStop ? "stop" : "continue";
 }
 
 // A poll that has not returned for this long means the loop is stuck.
@@ -74,9 +74,13 @@ Result<std::unique_ptr<IngestApp>> IngestApp::Create(
   app->probe_.StoreState(app->store_->Stats());
 
   if (!options.dead_letter_topic.empty()) {
-    kafka::ProducerOptions producer_options{.client = options.kafka, .idempotent = true};
-    producer_options.client.client_id = options.kafka.client_id + "-ingest-dlq";
-    ST_ASSIGN_OR_RETURN(app->dlq_producer_, kafka::Producer::Create(producer_options));
+    ST_ASSIGN_OR_RETURN(
+        app->dead_letters_,
+        DeadLetterQueue::Create(options.kafka,
+                                {.topic = options.dead_letter_topic,
+                                 .timeout = options.dead_letter_timeout,
+                                 .truncate_bytes = options.dead_letter_truncate_bytes},
+                                &app->probe_));
   }
 
   kafka::ConsumerOptions consumer_options{
@@ -86,20 +90,17 @@ Result<std::unique_ptr<IngestApp>> IngestApp::Create(
     // -X group.instance.id=... still wins.
     consumer_options.client.properties.emplace("group.instance.id", id);
   }
-  store::HistoricalStore* store = app->store_.get();
-  // The store, not Kafka's committed offset, decides where a partition resumes: a crash
-  // between the store commit and the offset commit then replays nothing.
-  consumer_options.resume_offset =
-      [store](const kafka::TopicPartition& tp) -> std::optional<int64_t> {
-    auto last = store->LastOffset(tp.topic, PartitionId(tp.partition));
-    if (!last) return std::nullopt;
-    return last->value() + 1;
+  // Never auto.offset.reset: a partition out of range is reported to RunOnce(), which counts
+  // what was lost before it moves the partition on.
+  consumer_options.report_offset_out_of_range = true;
+  IngestApp* raw = app.get();
+  consumer_options.resume_offset = [raw](const kafka::TopicPartition& tp) {
+    return std::optional<int64_t>(raw->OnAssigned(tp));
   };
   ST_ASSIGN_OR_RETURN(app->consumer_, kafka::Consumer::Create(consumer_options));
 
   app->last_poll_ms_ = SteadyNowMs();
   if (options.http.port >= 0) {
-    IngestApp* raw = app.get();
     ST_ASSIGN_OR_RETURN(app->http_, metrics::HttpServer::Start(options.http, registry,
                                                                [raw] { return raw->Health(); }));
   }
@@ -115,35 +116,65 @@ Status IngestApp::Health() const {
   return Status::Ok();
 }
 
-Status IngestApp::DeadLetter(const kafka::Message& message,
-                             const schema::RecordRejection& rejection) {
-  kafka::Headers headers = message.headers();
-  headers.emplace_back(kReasonHeader, std::string(schema::RejectReasonName(rejection.reason)));
-  headers.emplace_back(kFieldHeader, rejection.field);
-  headers.emplace_back(kDetailHeader, rejection.ToString());
-  headers.emplace_back(kSourceTopicHeader, message.topic());
-  headers.emplace_back(kSourcePartitionHeader, std::to_string(message.partition()));
-  headers.emplace_back(kSourceOffsetHeader, std::to_string(message.offset()));
-  return dlq_producer_->Produce(options_.dead_letter_topic, message.key(), message.payload(),
-                                headers);
+int64_t IngestApp::OnAssigned(const kafka::TopicPartition& tp) {
+  // The store, not Kafka's committed offset, decides where a partition resumes: a crash
+  // between the store commit and the offset commit then replays nothing. A partition the
+  // store has never seen starts at 0, Kafka's first offset, so that records retention
+  // deleted before ingest first ran are counted as lost rather than skipped silently.
+  auto last = store_->LastOffset(tp.topic, PartitionId(tp.partition));
+  const int64_t next = last ? last->value() + 1 : 0;
+  loss_.Assigned(tp, next);
+  probe_.PartitionAssigned(tp.topic, tp.partition);
+  return next;
+}
+
+Status IngestApp::AccountForLoss(const GapCheck& gaps, BatchOutcome& outcome) {
+  static auto log = GetLogger("ingest");
+  const bool stop = options_.on_data_loss == DataLossPolicy::kStop;
+  std::string ranges;
+  for (const LostRange& lost : gaps.lost) {
+    probe_.RecordsLost(lost.partition.topic, lost.partition.partition, lost.count());
+    outcome.lost += lost.count();
+    log->error(
+        "records lost before ingest read them: {} left the log (retention) unread; "
+        "--on-data-loss {}: {}",
+        lost.ToString(), PolicyName(options_.on_data_loss),
+        stop ? std::string("stopping")
+             : "counted, continuing at offset " + std::to_string(lost.next));
+    ranges += (ranges.empty() ? "" : "; ") + lost.ToString();
+  }
+  lost_ += outcome.lost;
+  if (stop && !gaps.lost.empty()) {
+    return OutOfRange("records lost before ingest read them: " + ranges +
+                      " left the log unread; stopped by --on-data-loss stop with nothing of "
+                      "the batch stored or committed (restart with --on-data-loss continue to "
+                      "count the loss and go on)");
+  }
+  return Status::Ok();
 }
 
 Result<BatchOutcome> IngestApp::RunOnce() {
   static auto log = GetLogger("ingest");
-  ST_ASSIGN_OR_RETURN(std::vector<kafka::Message> batch,
-                      consumer_->PollBatch(options_.max_batch_records, options_.poll_timeout));
+  ST_ASSIGN_OR_RETURN(kafka::PolledBatch polled,
+                      consumer_->Poll(options_.max_batch_records, options_.poll_timeout));
   last_poll_ms_ = SteadyNowMs();
   BatchOutcome outcome;
-  if (batch.empty()) {
+  if (polled.messages.empty() && polled.out_of_range.empty() && !loss_.pending()) {
     probe_.ConsumerState(consumer_->Lag(), consumer_->AssignedPartitions());
     return outcome;
   }
   const auto started = std::chrono::steady_clock::now();
+  const std::vector<kafka::Message>& batch = polled.messages;
+
+  // 0. Gaps, before anything of the batch takes effect, so that a stop leaves no trace.
+  ST_ASSIGN_OR_RETURN(GapCheck gaps, loss_.Check(polled, [this](const kafka::TopicPartition& tp) {
+    return consumer_->QueryWatermarks(tp, kWatermarkTimeout);
+  }));
+  ST_RETURN_IF_ERROR(AccountForLoss(gaps, outcome));
 
   std::vector<store::PendingRecord> good;
   good.reserve(batch.size());
   uint64_t bytes = 0;
-  const uint64_t dlq_failed_before = dlq_producer_ ? dlq_producer_->counters().failed : 0;
   for (const kafka::Message& m : batch) {
     bytes += m.payload().size();
     auto content_type = m.header(schema::kContentTypeHeader);
@@ -155,7 +186,7 @@ Result<BatchOutcome> IngestApp::RunOnce() {
       probe_.RecordRejected(rejection.reason);
       log->debug("rejected {}[{}]@{}: {}", m.topic(), m.partition(), m.offset(),
                  rejection.ToString());
-      if (dlq_producer_) ST_RETURN_IF_ERROR(DeadLetter(m, rejection));
+      if (dead_letters_) dead_letters_->Add(m, rejection);
       continue;
     }
     store::PendingRecord pending{
@@ -171,21 +202,20 @@ Result<BatchOutcome> IngestApp::RunOnce() {
   outcome.consumed = batch.size();
   probe_.MessagesConsumed(batch.size(), bytes);
 
-  // 1. Dead letters delivered, before the store's watermark moves past them.
-  if (dlq_producer_ && outcome.rejected > 0) {
-    ST_RETURN_IF_ERROR(dlq_producer_->Flush(options_.dead_letter_timeout)
-                           .WithContext("dead-letter topic " + options_.dead_letter_topic));
-    auto counters = dlq_producer_->counters();
-    if (counters.failed > dlq_failed_before) {
-      return Unavailable("dead-letter topic " + options_.dead_letter_topic +
-                         ": delivery failed: " + counters.last_error +
-                         " (nothing stored or committed; a restart re-sends them)");
-    }
+  // 1. Dead letters delivered (truncated where the topic refuses them whole), before the
+  // store's watermark moves past them.
+  if (dead_letters_ && outcome.rejected > 0) {
+    ST_RETURN_IF_ERROR(dead_letters_->DeliverAll());
     probe_.DeadLettered(outcome.rejected);
   }
   // 2. One durable store transaction: the good records, and every partition's watermark
-  // moved to the last offset of the batch (rejected messages included).
-  const auto next_offsets = kafka::Consumer::NextOffsets(batch);
+  // moved to the last offset of the batch (rejected messages included) or past a lost
+  // range, so that a restart neither re-reads nor counts it again.
+  auto next_offsets = kafka::Consumer::NextOffsets(batch);
+  for (const auto& [tp, restart] : gaps.restart_at) {
+    auto& next = next_offsets[tp];
+    next = std::max(next, restart);
+  }
   std::vector<store::RecordOrigin> consumed;
   for (const auto& [tp, next] : next_offsets) {
     consumed.push_back(store::RecordOrigin{tp.topic, PartitionId(tp.partition), Offset(next - 1)});
@@ -196,7 +226,14 @@ Result<BatchOutcome> IngestApp::RunOnce() {
   probe_.RecordsStored(appended.appended);
   probe_.RecordsDuplicate(appended.duplicates);
   probe_.RecordsEvicted(appended.evicted);
-  // 3. Only now the offsets. A failure here is harmless: the store deduplicates replays.
+  // 3. Stopped partitions move on, now that the store agrees.
+  for (const auto& [tp, restart] : gaps.restart_at) {
+    Status moved = consumer_->Seek(tp, restart);
+    // Not assigned any more: whoever gets it resumes from the store's watermark.
+    if (!moved.ok()) log->warn("{}", moved.ToString());
+  }
+  loss_.Advance(gaps, batch);
+  // 4. Only now the offsets. A failure here is harmless: the store deduplicates replays.
   Status committed = consumer_->CommitSync(next_offsets);
   if (!committed.ok()) {
     probe_.CommitFailed();
@@ -211,8 +248,8 @@ Result<BatchOutcome> IngestApp::RunOnce() {
   probe_.ConsumerState(consumer_->Lag(), consumer_->AssignedPartitions());
   probe_.BatchDone(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  log->debug("batch of {}: {} stored, {} duplicate, {} rejected", outcome.consumed, outcome.stored,
-             outcome.duplicates, outcome.rejected);
+  log->debug("batch of {}: {} stored, {} duplicate, {} rejected, {} lost", outcome.consumed,
+             outcome.stored, outcome.duplicates, outcome.rejected, outcome.lost);
   // Rejections are summarised at most every kRejectionReportInterval, not per batch: a
   // producer that sends garbage should not flood the log.
   rejected_since_report_ += outcome.rejected;
@@ -245,13 +282,14 @@ Status IngestApp::Run(StopSource& stop) {
   }
   consumer_->Close();
   auto c = counters();
-  log->info("stopped: {} consumed, {} stored, {} duplicate, {} rejected", c.consumed, c.stored,
-            c.duplicates, c.rejected);
+  log->info("stopped: {} consumed, {} stored, {} duplicate, {} rejected, {} lost", c.consumed,
+            c.stored, c.duplicates, c.rejected, c.lost);
   return Status::Ok();
 }
 
 IngestCounters IngestApp::counters() const {
-  return IngestCounters{consumed_.load(), stored_.load(), duplicates_.load(), rejected_.load()};
+  return IngestCounters{consumed_.load(), stored_.load(), duplicates_.load(), rejected_.load(),
+                        lost_.load()};
 }
 
 }  // namespace streamtrain::ingest

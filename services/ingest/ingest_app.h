@@ -1,13 +1,21 @@
 // IngestApp: Kafka records topics -> validation -> historical store (+ dead-letter topic).
 //
-// One loop: poll a batch and validate each message; send the bad ones (original payload and
-// headers, plus the reason) to the dead-letter topic and wait for their delivery; append the
-// good ones to the store in one durable transaction that also moves each partition's stored
-// watermark to the batch's last offset; only then commit the Kafka offsets. On
-// (re)assignment a partition resumes at the store's watermark + 1, and the store skips
+// One loop: poll a batch and check it for records lost before ingest read them; validate
+// each message; send the bad ones (original payload and headers, plus the reason; a
+// truncated copy when the topic refuses the whole) to the dead-letter topic and wait for
+// their delivery; append the good ones to the store in one durable transaction that also
+// moves each partition's stored watermark to the batch's last offset (or past a lost
+// range); only then commit the Kafka offsets. On (re)assignment a partition resumes at the
+// store's watermark + 1 (0 for a partition the store has never seen), and the store skips
 // offsets it already holds, so every good record is stored exactly once however the process
 // dies. Dead-lettering is at-least-once (a crash between DLQ delivery and the store commit
 // re-sends those records).
+//
+// Every record is stored, dead-lettered or counted as lost: a partition whose next offset
+// left the log (retention), or a message beyond the expected offset whose predecessors
+// left it, is counted in streamtrain_ingest_records_lost_total{topic,partition} and logged
+// with its offsets; IngestOptions::on_data_loss says whether ingest then goes on or stops.
+// Only a dead-letter topic unreachable for dead_letter_timeout stops ingest otherwise.
 //
 // Threads: Run() or RunOnce() from one thread; counters() from any.
 //
@@ -20,8 +28,10 @@
 #include <chrono>
 #include <memory>
 
+#include "dead_letter_queue.h"
 #include "ingest_options.h"
 #include "ingest_probe.h"
+#include "loss_detector.h"
 #include "streamtrain/common/stop_source.h"
 #include "streamtrain/kafka/consumer.h"
 #include "streamtrain/kafka/producer.h"
@@ -35,6 +45,7 @@ struct BatchOutcome {
   uint64_t stored = 0;
   uint64_t duplicates = 0;
   uint64_t rejected = 0;
+  uint64_t lost = 0;  // records that left the log before ingest read them
 };
 
 struct IngestCounters {
@@ -42,6 +53,7 @@ struct IngestCounters {
   uint64_t stored = 0;
   uint64_t duplicates = 0;
   uint64_t rejected = 0;
+  uint64_t lost = 0;
 };
 
 class IngestApp {
@@ -66,18 +78,23 @@ class IngestApp {
 
  private:
   IngestApp(IngestOptions options, std::shared_ptr<prometheus::Registry> registry);
-  Status DeadLetter(const kafka::Message& message, const schema::RecordRejection& rejection);
+  // Where an assigned partition resumes (the consumer's resume_offset); starts tracking it.
+  int64_t OnAssigned(const kafka::TopicPartition& tp);
+  // Counts and logs the lost ranges of a batch; the error that stops ingest under
+  // DataLossPolicy::kStop.
+  Status AccountForLoss(const GapCheck& gaps, BatchOutcome& outcome);
   Status Health() const;
 
   IngestOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
   IngestProbe probe_;
   std::shared_ptr<store::HistoricalStore> store_;
-  std::unique_ptr<kafka::Producer> dlq_producer_;
+  std::unique_ptr<DeadLetterQueue> dead_letters_;
+  LossDetector loss_;  // loop thread only; written by the consumer's rebalance callback
   std::unique_ptr<kafka::Consumer> consumer_;
   std::unique_ptr<metrics::HttpServer> http_;
 
-  std::atomic<uint64_t> consumed_{0}, stored_{0}, duplicates_{0}, rejected_{0};
+  std::atomic<uint64_t> consumed_{0}, stored_{0}, duplicates_{0}, rejected_{0}, lost_{0};
   std::atomic<int64_t> last_poll_ms_{0};
   std::atomic<bool> failed_{false};
   uint64_t rejected_since_report_ = 0;  // loop thread only

@@ -10,6 +10,13 @@
 
 namespace streamtrain::ingest {
 
+// What ingest does when records of a partition left the log before it read them (retention
+// deleted them while ingest was down or behind).
+enum class DataLossPolicy {
+  kContinue,  // count and log them, move the partition on to the oldest record still there
+  kStop,      // count and log them, then stop with an error naming the partition and offsets
+};
+
 struct IngestOptions {
   // Kafka connection (brokers and pass-through librdkafka properties).
   kafka::ClientConfig kafka;
@@ -33,8 +40,15 @@ struct IngestOptions {
   size_t max_batch_records = 2000;
   // How long one poll waits for the first message of a batch. Default: 100 ms.
   std::chrono::milliseconds poll_timeout{100};
-  // How long to wait for dead-letter deliveries before committing a batch. Default: 30 s.
+  // How long the dead-letter topic may stay unreachable (deliveries retried) before ingest
+  // stops without committing the batch. Default: 30 s.
   std::chrono::milliseconds dead_letter_timeout{30000};
+  // A rejected record the dead-letter topic refuses as it is (too large for the producer's
+  // message.max.bytes or the broker's limit, or against a broker policy) is dead-lettered
+  // again with only its first dead_letter_truncate_bytes bytes. Default: 64 KiB.
+  size_t dead_letter_truncate_bytes = 64 * 1024;
+  // Records lost before ingest read them: count and go on, or stop. Default: continue.
+  DataLossPolicy on_data_loss = DataLossPolicy::kContinue;
   // /metrics and /healthz. port -1 disables the endpoint. Default: port 9101.
   metrics::HttpServerOptions http{.port = 9101};
 };

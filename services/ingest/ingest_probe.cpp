@@ -34,6 +34,19 @@ IngestProbe::IngestProbe(prometheus::Registry& r)
                        "Records removed from the store by retention")),
       dead_lettered_(Counter(r, "streamtrain_ingest_dead_lettered_total",
                              "Rejected records sent to the dead-letter topic")),
+      dead_letter_truncated_(
+          Counter(r, "streamtrain_ingest_dead_letter_truncated_total",
+                  "Rejected records the dead-letter topic refused whole (too large, invalid, "
+                  "policy), dead-lettered with a truncated payload")),
+      lost_family_(prometheus::BuildCounter()
+                       .Name("streamtrain_ingest_records_lost_total")
+                       .Help("Records that left Kafka's log (retention) before ingest read "
+                             "them, by topic and partition")
+                       .Register(r)),
+      loss_events_family_(prometheus::BuildCounter()
+                              .Name("streamtrain_ingest_data_loss_events_total")
+                              .Help("Gaps of lost records found, by topic and partition")
+                              .Register(r)),
       commit_failures_(Counter(r, "streamtrain_ingest_commit_failures_total",
                                "Kafka offset commits that failed (replays are deduplicated)")),
       batch_seconds_(prometheus::BuildHistogram()
@@ -60,6 +73,20 @@ IngestProbe::IngestProbe(prometheus::Registry& r)
 void IngestProbe::MessagesConsumed(uint64_t n, uint64_t bytes) {
   consumed_.Increment(static_cast<double>(n));
   consumed_bytes_.Increment(static_cast<double>(bytes));
+}
+
+void IngestProbe::PartitionAssigned(const std::string& topic, int32_t partition) {
+  const std::map<std::string, std::string> labels{{"topic", topic},
+                                                  {"partition", std::to_string(partition)}};
+  lost_family_.Add(labels);
+  loss_events_family_.Add(labels);
+}
+
+void IngestProbe::RecordsLost(const std::string& topic, int32_t partition, uint64_t n) {
+  const std::map<std::string, std::string> labels{{"topic", topic},
+                                                  {"partition", std::to_string(partition)}};
+  lost_family_.Add(labels).Increment(static_cast<double>(n));
+  loss_events_family_.Add(labels).Increment();
 }
 
 void IngestProbe::RecordRejected(schema::RejectReason reason) { rejected_.at(reason)->Increment(); }

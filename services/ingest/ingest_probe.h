@@ -27,6 +27,11 @@ class IngestProbe {
   void RecordRejected(schema::RejectReason reason);
   void RecordsEvicted(uint64_t n) { evicted_.Increment(static_cast<double>(n)); }
   void DeadLettered(uint64_t n) { dead_lettered_.Increment(static_cast<double>(n)); }
+  void DeadLetterTruncated() { dead_letter_truncated_.Increment(); }
+  // A partition was assigned: its loss series exist from now on, at 0 until a loss.
+  void PartitionAssigned(const std::string& topic, int32_t partition);
+  // `n` records of the partition left the log before ingest read them (one loss event).
+  void RecordsLost(const std::string& topic, int32_t partition, uint64_t n);
   void CommitFailed() { commit_failures_.Increment(); }
   void BatchDone(double seconds) { batch_seconds_.Observe(seconds); }
   void StoreState(const store::StoreStats& stats);
@@ -44,6 +49,9 @@ class IngestProbe {
   std::map<schema::RejectReason, prometheus::Counter*> rejected_;
   prometheus::Counter& evicted_;
   prometheus::Counter& dead_lettered_;
+  prometheus::Counter& dead_letter_truncated_;
+  prometheus::Family<prometheus::Counter>& lost_family_;
+  prometheus::Family<prometheus::Counter>& loss_events_family_;
   prometheus::Counter& commit_failures_;
   prometheus::Histogram& batch_seconds_;
   prometheus::Gauge& store_records_;

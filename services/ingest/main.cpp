@@ -1,4 +1,5 @@
 // streamtrain-ingest: consumes training records from Kafka into the historical store.
+#include <chrono>
 #include <iostream>
 
 #include "cli_support.h"
@@ -8,7 +9,8 @@
 int main(int argc, char** argv) {
   using namespace streamtrain;
   ingest::IngestOptions options;
-  std::string log_level = "info", shape_text;
+  std::string log_level = "info", shape_text, on_data_loss = "continue";
+  double dead_letter_timeout_s = std::chrono::duration<double>(options.dead_letter_timeout).count();
   std::vector<std::string> kafka_properties;
 
   CLI::App app{
@@ -29,6 +31,22 @@ int main(int argc, char** argv) {
   app.add_option("--dead-letter-topic", options.dead_letter_topic,
                  "Topic for rejected records (empty: count and log only)")
       ->capture_default_str();
+  app.add_option("--dead-letter-timeout", dead_letter_timeout_s,
+                 "Seconds the dead-letter topic may stay unreachable before ingest stops "
+                 "(deliveries are retried meanwhile; the batch is not committed)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--dead-letter-truncate-bytes", options.dead_letter_truncate_bytes,
+                 "A rejected record the dead-letter topic refuses whole (too large, invalid, "
+                 "policy) is dead-lettered with only this many bytes of its payload")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--on-data-loss", on_data_loss,
+                 "Records that left Kafka's log before ingest read them (retention): continue "
+                 "(count in streamtrain_ingest_records_lost_total, log, go on) or stop (exit "
+                 "with an error naming the partition and offsets)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"continue", "stop"}));
   app.add_option("--store", options.store.path, "Historical store directory (LMDB)")->required();
   app.add_option("--store-map-size", options.store.map_size_bytes,
                  "Largest size the store may reach, bytes")
@@ -52,6 +70,10 @@ int main(int argc, char** argv) {
     cli::ApplyLogLevel(log_level);
     cli::ApplyKafkaProperties(options.kafka, kafka_properties);
     cli::ApplySchemaOptions(shape_text, options.store.schema);
+    options.dead_letter_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(dead_letter_timeout_s));
+    options.on_data_loss =
+        on_data_loss == "stop" ? ingest::DataLossPolicy::kStop : ingest::DataLossPolicy::kContinue;
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

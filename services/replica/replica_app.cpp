@@ -132,7 +132,9 @@ void ReplicaApp::ScoreRecords(StopSource& stop) {
                       ? "streamtrain-replica-" + options_.model_id + "-served"
                       : options_.served_accuracy_group,
       .topics = {options_.records_topic},
-      .auto_offset_reset = "latest"};
+      // Scoring a live stream may skip what retention deleted: no out-of-range reports.
+      .start_offset = "latest",
+      .report_offset_out_of_range = false};
   consumer_options.client.client_id = options_.kafka.client_id + "-replica-served";
   auto consumer = kafka::Consumer::Create(consumer_options);
   auto evaluator =

@@ -20,12 +20,14 @@
 #include "streamtrain/kafka/mock_cluster.h"
 #include "streamtrain/kafka/producer.h"
 #include "streamtrain/schema/record_codec.h"
+#include "support/dead_letters.h"
 
 namespace streamtrain::ingest {
 namespace {
 
 using namespace std::chrono_literals;
 using testing::MakeRecord;
+using testing::ReadDeadLetters;
 using testing::TempDir;
 
 constexpr int kRecordPartitions = 8;  // the mock keeps only 5 MiB per partition
@@ -136,35 +138,6 @@ void RequireExactlyGoodRecordsOnce(const store::HistoricalStore& store, uint64_t
   }
   CHECK(all->size() == expected_good);
   CHECK(stats.records == expected_good);
-}
-
-struct DeadLetter {
-  std::string key, payload;
-  kafka::Headers headers;
-  std::optional<std::string> header(const std::string& name) const {
-    for (const auto& [k, v] : headers) {
-      if (k == name) return v;
-    }
-    return std::nullopt;
-  }
-};
-
-// Reads the dead-letter topic until `expected` messages arrived (or 60 s passed). Copies
-// them out: a kafka::Message must not outlive its consumer.
-std::vector<DeadLetter> ReadDeadLetters(const std::string& brokers, size_t expected) {
-  auto consumer = kafka::Consumer::Create(
-      {.client = {.brokers = brokers}, .group_id = "dlq-verifier", .topics = {"records.dlq"}});
-  REQUIRE(consumer.ok());
-  std::vector<DeadLetter> out;
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (out.size() < expected && std::chrono::steady_clock::now() < deadline) {
-    auto batch = (*consumer)->PollBatch(1000, 200ms);
-    REQUIRE(batch.ok());
-    for (auto& m : *batch) {
-      out.push_back({std::string(m.key()), std::string(m.payload()), m.headers()});
-    }
-  }
-  return out;
 }
 
 }  // namespace

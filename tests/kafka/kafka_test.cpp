@@ -103,6 +103,71 @@ TEST_CASE("a consumer resumes where resume_offset says and commits what it is to
   CHECK(ConsumeAll(**consumer, 2) == std::vector<std::string>{"18", "19"});
 }
 
+TEST_CASE("a partition out of range is reported, not reset, and resumes where Seek says",
+          "[kafka][e2e]") {
+  auto cluster = Cluster();
+  {
+    // 8 MiB into a partition the mock keeps 5 MiB of: offset 0 is gone.
+    auto producer = Producer::Create({.client = {.brokers = cluster->bootstraps()}});
+    REQUIRE(producer.ok());
+    const std::string payload(64 * 1024, 'x');
+    for (int i = 0; i < 128; ++i) REQUIRE((*producer)->Produce("t", "", payload).ok());
+    REQUIRE((*producer)->Flush(30s).ok());
+  }
+  ConsumerOptions options{
+      .client = {.brokers = cluster->bootstraps()}, .group_id = "g", .topics = {"t"}};
+  options.resume_offset = [](const TopicPartition&) -> std::optional<int64_t> { return 0; };
+  auto consumer = Consumer::Create(options);
+  REQUIRE(consumer.ok());
+  const TopicPartition tp{"t", 0};
+  std::vector<OffsetOutOfRange> reported;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (reported.empty() && std::chrono::steady_clock::now() < deadline) {
+    auto batch = (*consumer)->Poll(100, 100ms);
+    REQUIRE(batch.ok());
+    CHECK(batch->messages.empty());  // nothing was read from a silently moved position
+    reported = batch->out_of_range;
+  }
+  REQUIRE(reported.size() == 1);
+  CHECK(reported[0].partition == tp);
+  CHECK(reported[0].offset == 0);
+  auto marks = (*consumer)->QueryWatermarks(tp, 10s);
+  REQUIRE(marks.ok());
+  CHECK(marks->low > 0);
+  CHECK(marks->high == 128);
+  // The old API says the same as an error.
+  REQUIRE((*consumer)->Seek(tp, 0).ok());
+  Status error = Status::Ok();
+  while (error.ok() && std::chrono::steady_clock::now() < deadline) {
+    auto batch = (*consumer)->PollBatch(100, 100ms);
+    if (!batch.ok()) error = batch.status();
+  }
+  CHECK(error.code() == ErrorCode::kOutOfRange);
+
+  REQUIRE((*consumer)->Seek(tp, marks->low).ok());
+  auto rest = ConsumeAll(**consumer, static_cast<size_t>(128 - marks->low));
+  CHECK(rest.size() == static_cast<size_t>(128 - marks->low));
+  CHECK_FALSE((*consumer)->Seek({"other", 0}, 0).ok());
+}
+
+TEST_CASE("a tracked message refused for its size is a refused Delivery, not an error",
+          "[kafka][e2e]") {
+  auto cluster = Cluster();
+  ProducerOptions options{.client = {.brokers = cluster->bootstraps()}};
+  options.client.properties = {{"message.max.bytes", "100000"}};
+  auto producer = Producer::Create(options);
+  REQUIRE(producer.ok());
+  auto small = (*producer)->ProduceTracked("t", "", "fits");
+  auto large = (*producer)->ProduceTracked("t", "", std::string(200000, 'x'));
+  REQUIRE(small.ok());
+  REQUIRE(large.ok());
+  REQUIRE((*producer)->Flush(30s).ok());
+  CHECK((*small)->state() == Delivery::State::kDelivered);
+  CHECK((*large)->state() == Delivery::State::kFailed);
+  CHECK((*large)->refused());
+  CHECK_THAT((*large)->error(), Catch::Contains("too large"));
+}
+
 }  // namespace streamtrain::kafka
 
 namespace streamtrain::kafka {

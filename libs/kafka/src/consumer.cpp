@@ -16,26 +16,34 @@ void DeletePartitions(std::vector<RdKafka::TopicPartition*>& parts) {
 
 class Consumer::EventLogger : public internal::EventLogger {};
 
-// Applies resume offsets on assignment. Runs on the polling thread, inside consume().
+// Applies resume offsets on assignment and keeps Consumer::positions_ in step with the
+// assignment. Runs on the polling thread, inside consume().
 class Consumer::Rebalancer : public RdKafka::RebalanceCb {
  public:
-  explicit Rebalancer(std::function<std::optional<int64_t>(const TopicPartition&)> resume)
-      : resume_(std::move(resume)) {}
+  Rebalancer(std::function<std::optional<int64_t>(const TopicPartition&)> resume,
+             int64_t start_offset, std::map<TopicPartition, int64_t>* positions)
+      : resume_(std::move(resume)), start_offset_(start_offset), positions_(positions) {}
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     static auto log = GetLogger("kafka");
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      std::vector<RdKafka::TopicPartition*> without_resume;
       for (auto* tp : partitions) {
-        if (!resume_) break;
-        if (auto next = resume_(TopicPartition{tp->topic(), tp->partition()})) {
+        std::optional<int64_t> next;
+        if (resume_) next = resume_(TopicPartition{tp->topic(), tp->partition()});
+        if (next) {
           tp->set_offset(*next);
           log->info("assigned {}[{}], resuming at offset {} (from the store)", tp->topic(),
                     tp->partition(), *next);
         } else {
-          log->info("assigned {}[{}]", tp->topic(), tp->partition());
+          without_resume.push_back(tp);
         }
+      }
+      StartWithoutResume(consumer, without_resume);
+      for (auto* tp : partitions) {
+        (*positions_)[TopicPartition{tp->topic(), tp->partition()}] = tp->offset();
       }
       RdKafka::Error* error = nullptr;
       if (cooperative) {
@@ -49,7 +57,10 @@ class Consumer::Rebalancer : public RdKafka::RebalanceCb {
         delete error;
       }
     } else {
-      for (auto* tp : partitions) log->info("revoked {}[{}]", tp->topic(), tp->partition());
+      for (auto* tp : partitions) {
+        log->info("revoked {}[{}]", tp->topic(), tp->partition());
+        positions_->erase(TopicPartition{tp->topic(), tp->partition()});
+      }
       if (cooperative) {
         if (RdKafka::Error* error = consumer->incremental_unassign(partitions)) {
           log->error("incremental_unassign: {}", error->str());
@@ -57,41 +68,83 @@ class Consumer::Rebalancer : public RdKafka::RebalanceCb {
         }
       } else {
         consumer->unassign();
+        positions_->clear();
       }
     }
   }
 
  private:
+  // With auto.offset.reset=error, librdkafka would report a partition that has no committed
+  // offset as an error instead of starting it: look the committed offsets up here and start
+  // the others at start_offset explicitly (a logical offset is never a reset).
+  void StartWithoutResume(RdKafka::KafkaConsumer* consumer,
+                          std::vector<RdKafka::TopicPartition*>& parts) const {
+    static auto log = GetLogger("kafka");
+    if (parts.empty()) return;
+    constexpr int kCommittedTimeoutMs = 10000;
+    const RdKafka::ErrorCode code = consumer->committed(parts, kCommittedTimeoutMs);
+    for (auto* tp : parts) {
+      if (code == RdKafka::ERR_NO_ERROR && tp->err() == RdKafka::ERR_NO_ERROR &&
+          tp->offset() >= 0) {
+        log->info("assigned {}[{}], resuming at committed offset {}", tp->topic(), tp->partition(),
+                  tp->offset());
+        continue;
+      }
+      if (code != RdKafka::ERR_NO_ERROR) {
+        // Left to librdkafka, which asks again and reports a missing offset through Poll().
+        log->warn("assigned {}[{}]: committed offset unknown ({})", tp->topic(), tp->partition(),
+                  RdKafka::err2str(code));
+        tp->set_offset(RdKafka::Topic::OFFSET_INVALID);
+        continue;
+      }
+      tp->set_offset(start_offset_);
+      log->info("assigned {}[{}], no committed offset: starting at the {}", tp->topic(),
+                tp->partition(),
+                start_offset_ == RdKafka::Topic::OFFSET_BEGINNING ? "beginning" : "end");
+    }
+  }
+
   std::function<std::optional<int64_t>(const TopicPartition&)> resume_;
+  int64_t start_offset_;
+  std::map<TopicPartition, int64_t>* positions_;
 };
 
-Consumer::Consumer(ConsumerOptions options, std::unique_ptr<Rebalancer> rebalancer,
-                   std::unique_ptr<EventLogger> logger)
-    : options_(std::move(options)),
-      rebalancer_(std::move(rebalancer)),
-      logger_(std::move(logger)) {}
+Consumer::Consumer(ConsumerOptions options, std::unique_ptr<EventLogger> logger)
+    : options_(std::move(options)), logger_(std::move(logger)) {}
 
 Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
   if (options.group_id.empty()) return InvalidArgument("group: a consumer group id is required");
   if (options.topics.empty()) return InvalidArgument("topic: at least one topic is required");
+  int64_t start_offset = 0;
+  if (options.start_offset == "earliest") {
+    start_offset = RdKafka::Topic::OFFSET_BEGINNING;
+  } else if (options.start_offset == "latest") {
+    start_offset = RdKafka::Topic::OFFSET_END;
+  } else {
+    return InvalidArgument("start offset '" + options.start_offset +
+                           "': expected earliest or latest");
+  }
   std::map<std::string, std::string> defaults = {
       {"group.id", options.group_id},
       {"enable.auto.commit", "false"},
       // Offsets are stored only through CommitSync, never implicitly on poll.
       {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", options.auto_offset_reset},
+      {"auto.offset.reset",
+       options.report_offset_out_of_range ? std::string("error") : options.start_offset},
       {"enable.partition.eof", "false"},
   };
-  auto rebalancer = std::make_unique<Rebalancer>(options.resume_offset);
   auto logger = std::make_unique<EventLogger>();
   ST_ASSIGN_OR_RETURN(auto conf, internal::BuildConf(options.client, defaults, logger.get()));
+  std::unique_ptr<Consumer> consumer(new Consumer(options, std::move(logger)));
+  // The rebalancer writes the consumer's positions: created once the consumer has its
+  // address, registered before the handle exists.
+  consumer->rebalancer_ =
+      std::make_unique<Rebalancer>(options.resume_offset, start_offset, &consumer->positions_);
   std::string err;
-  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rebalancer.get()), err) !=
-      RdKafka::Conf::CONF_OK) {
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(consumer->rebalancer_.get()),
+                err) != RdKafka::Conf::CONF_OK) {
     return Internal("rebalance_cb: " + err);
   }
-  std::unique_ptr<Consumer> consumer(
-      new Consumer(options, std::move(rebalancer), std::move(logger)));
   consumer->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!consumer->consumer_) return InvalidArgument("create Kafka consumer: " + err);
   auto code = consumer->consumer_->subscribe(options.topics);
@@ -107,22 +160,45 @@ void Consumer::Close() {
   consumer_->close();
 }
 
-Result<std::vector<Message>> Consumer::PollBatch(size_t max_messages,
-                                                 std::chrono::milliseconds timeout) {
+Result<PolledBatch> Consumer::Poll(size_t max_messages, std::chrono::milliseconds timeout) {
   static auto log = GetLogger("kafka");
-  std::vector<Message> batch;
+  PolledBatch batch;
   int wait_ms = static_cast<int>(timeout.count());
-  while (batch.size() < max_messages) {
+  while (batch.messages.size() < max_messages) {
     std::unique_ptr<RdKafka::Message> msg(consumer_->consume(wait_ms));
-    // After the first message, only take what is already buffered.
     switch (msg->err()) {
-      case RdKafka::ERR_NO_ERROR:
-        batch.emplace_back(std::move(msg));
+      case RdKafka::ERR_NO_ERROR: {
+        auto it = positions_.find(TopicPartition{msg->topic_name(), msg->partition()});
+        if (it != positions_.end()) it->second = msg->offset() + 1;
+        batch.messages.emplace_back(std::move(msg));
+        // After the first message, only take what is already buffered.
         wait_ms = 0;
         continue;
+      }
       case RdKafka::ERR__TIMED_OUT:
       case RdKafka::ERR__PARTITION_EOF:
         return batch;
+      case RdKafka::ERR__AUTO_OFFSET_RESET: {
+        // auto.offset.reset=error: the partition has stopped fetching (librdkafka's state
+        // FETCH_NONE) and waits for a Seek().
+        TopicPartition tp{msg->topic_name(), msg->partition()};
+        if (msg->offset() < 0) {
+          // No offset to start from (the committed-offset lookup on assignment failed):
+          // not a gap, so start it the way a new member starts.
+          const int64_t start = options_.start_offset == "latest"
+                                    ? RdKafka::Topic::OFFSET_END
+                                    : RdKafka::Topic::OFFSET_BEGINNING;
+          log->info("{}[{}]: {}; starting at the {}", tp.topic, tp.partition, msg->errstr(),
+                    options_.start_offset);
+          ST_RETURN_IF_ERROR(Seek(tp, start));
+          continue;
+        }
+        log->debug("{}[{}]: offset {} out of range: {}", tp.topic, tp.partition, msg->offset(),
+                   msg->errstr());
+        batch.out_of_range.push_back({std::move(tp), msg->offset(), msg->errstr()});
+        wait_ms = 0;
+        continue;
+      }
       default: {
         auto rd = consumer_->fatal_error(err_str_);
         if (rd != RdKafka::ERR_NO_ERROR) {
@@ -134,6 +210,60 @@ Result<std::vector<Message>> Consumer::PollBatch(size_t max_messages,
     }
   }
   return batch;
+}
+
+Result<std::vector<Message>> Consumer::PollBatch(size_t max_messages,
+                                                 std::chrono::milliseconds timeout) {
+  ST_ASSIGN_OR_RETURN(PolledBatch batch, Poll(max_messages, timeout));
+  if (!batch.out_of_range.empty()) {
+    const OffsetOutOfRange& first = batch.out_of_range.front();
+    return OutOfRange(first.partition.topic + "[" + std::to_string(first.partition.partition) +
+                      "]: offset " + std::to_string(first.offset) +
+                      " is not in the log: " + first.reason);
+  }
+  return std::move(batch.messages);
+}
+
+Status Consumer::Seek(const TopicPartition& partition, int64_t offset) {
+  auto it = positions_.find(partition);
+  if (it == positions_.end()) {
+    return FailedPrecondition("seek: " + partition.topic + "[" +
+                              std::to_string(partition.partition) + "] is not assigned");
+  }
+  // RdKafka's seek() refuses a partition that has stopped (FETCH_NONE), which is the state
+  // an out-of-range partition is in: re-assigning is what restarts it.
+  std::vector<RdKafka::TopicPartition*> parts;
+  if (consumer_->rebalance_protocol() == "COOPERATIVE") {
+    parts.push_back(RdKafka::TopicPartition::create(partition.topic, partition.partition));
+    RdKafka::Error* error = consumer_->incremental_unassign(parts);
+    if (!error) {
+      parts.front()->set_offset(offset);
+      error = consumer_->incremental_assign(parts);
+    }
+    DeletePartitions(parts);
+    if (error) {
+      Status s = Internal("seek " + partition.topic + "[" + std::to_string(partition.partition) +
+                          "]: " + error->str());
+      delete error;
+      return s;
+    }
+  } else {
+    // Eager: assign() replaces the whole assignment, so the others go back where they are.
+    it->second = offset;
+    for (const auto& [tp, next] : positions_) {
+      parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, next));
+    }
+    const RdKafka::ErrorCode code = consumer_->assign(parts);
+    DeletePartitions(parts);
+    if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "seek (assign)");
+  }
+  it->second = offset;
+  return Status::Ok();
+}
+
+Result<Watermarks> Consumer::QueryWatermarks(const TopicPartition& partition,
+                                             std::chrono::milliseconds timeout) {
+  return internal::QueryWatermarks(*consumer_, partition, timeout);
 }
 
 std::map<TopicPartition, int64_t> Consumer::NextOffsets(const std::vector<Message>& batch) {

@@ -8,9 +8,39 @@ namespace streamtrain::kafka {
 
 class Producer::EventLogger : public internal::EventLogger {};
 
+Delivery::State Delivery::state() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+bool Delivery::refused() const {
+  std::lock_guard lock(mutex_);
+  return refused_;
+}
+
+std::string Delivery::error() const {
+  std::lock_guard lock(mutex_);
+  return error_;
+}
+
+void Delivery::Finish(State state, bool refused, std::string error) {
+  std::lock_guard lock(mutex_);
+  state_ = state;
+  refused_ = refused;
+  error_ = std::move(error);
+}
+
 class Producer::DeliveryReporter : public RdKafka::DeliveryReportCb {
  public:
   void dr_cb(RdKafka::Message& message) override {
+    // A tracked message carries its Delivery, heap-held by ProduceTracked() for librdkafka.
+    if (auto* tracked = static_cast<std::shared_ptr<Delivery>*>(message.msg_opaque())) {
+      const bool ok = message.err() == RdKafka::ERR_NO_ERROR;
+      (*tracked)->Finish(ok ? Delivery::State::kDelivered : Delivery::State::kFailed,
+                         !ok && internal::MessageRefused(message.err()),
+                         ok ? std::string() : message.errstr());
+      delete tracked;
+    }
     if (message.err() == RdKafka::ERR_NO_ERROR) {
       delivered_.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -70,11 +100,36 @@ Producer::~Producer() {
   if (remaining != RdKafka::ERR_NO_ERROR) {
     GetLogger("kafka")->warn("closing producer with {} undelivered messages",
                              producer_->outq_len());
+    // Purged messages get delivery reports, which free the Delivery of tracked ones.
+    producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    producer_->poll(0);
   }
 }
 
 Status Producer::Produce(std::string_view topic, std::string_view key, std::string_view payload,
                          const Headers& headers, int32_t partition) {
+  bool refused = false;
+  return Enqueue(topic, key, payload, headers, partition, nullptr, &refused);
+}
+
+Result<std::shared_ptr<const Delivery>> Producer::ProduceTracked(std::string_view topic,
+                                                                 std::string_view key,
+                                                                 std::string_view payload,
+                                                                 const Headers& headers,
+                                                                 int32_t partition) {
+  auto delivery = std::make_shared<Delivery>();
+  auto* opaque = new std::shared_ptr<Delivery>(delivery);
+  bool refused = false;
+  Status queued = Enqueue(topic, key, payload, headers, partition, opaque, &refused);
+  if (queued.ok()) return std::shared_ptr<const Delivery>(std::move(delivery));
+  delete opaque;  // librdkafka did not take it
+  if (!refused) return queued;
+  delivery->Finish(Delivery::State::kFailed, true, queued.message());
+  return std::shared_ptr<const Delivery>(std::move(delivery));
+}
+
+Status Producer::Enqueue(std::string_view topic, std::string_view key, std::string_view payload,
+                         const Headers& headers, int32_t partition, void* opaque, bool* refused) {
   const auto deadline = std::chrono::steady_clock::now() + options_.queue_full_timeout;
   bool waited = false;
   while (true) {
@@ -86,10 +141,11 @@ Status Producer::Produce(std::string_view topic, std::string_view key, std::stri
     auto err =
         producer_->produce(std::string(topic), partition, RdKafka::Producer::RK_MSG_COPY,
                            const_cast<char*>(payload.data()), payload.size(),
-                           key.empty() ? nullptr : key.data(), key.size(), 0, rd_headers, nullptr);
+                           key.empty() ? nullptr : key.data(), key.size(), 0, rd_headers, opaque);
     if (err == RdKafka::ERR_NO_ERROR) return Status::Ok();  // rd_headers now owned by librdkafka
     delete rd_headers;
     if (err != RdKafka::ERR__QUEUE_FULL) {
+      *refused = internal::MessageRefused(err);
       return internal::KafkaError(err, "produce to " + std::string(topic));
     }
     // Back-pressure: serve delivery reports, which frees room, and try again.

@@ -1,5 +1,8 @@
 #include "rdkafka_util.h"
 
+#include <algorithm>
+#include <thread>
+
 namespace streamtrain::kafka::internal {
 
 void EventLogger::event_cb(RdKafka::Event& event) {
@@ -52,6 +55,80 @@ Result<std::unique_ptr<RdKafka::Conf>> BuildConf(const ClientConfig& client,
     return Internal("event_cb: " + err);
   }
   return conf;
+}
+
+namespace {
+
+// Errors of a ListOffsets request that go away by themselves (a leader election, a broker
+// restarting): query_watermark_offsets() returns them at once instead of retrying.
+bool TransientWatermarkError(RdKafka::ErrorCode code) {
+  switch (code) {
+    case RdKafka::ERR_NOT_LEADER_FOR_PARTITION:
+    case RdKafka::ERR_LEADER_NOT_AVAILABLE:
+    case RdKafka::ERR_REPLICA_NOT_AVAILABLE:
+    case RdKafka::ERR_BROKER_NOT_AVAILABLE:
+    case RdKafka::ERR_REQUEST_TIMED_OUT:
+    case RdKafka::ERR_NOT_ENOUGH_REPLICAS:
+    case RdKafka::ERR_KAFKA_STORAGE_ERROR:
+    case RdKafka::ERR_FENCED_LEADER_EPOCH:
+    case RdKafka::ERR_UNKNOWN_LEADER_EPOCH:
+    case RdKafka::ERR_OFFSET_NOT_AVAILABLE:
+    case RdKafka::ERR__TRANSPORT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Result<Watermarks> QueryWatermarks(RdKafka::KafkaConsumer& consumer,
+                                   const TopicPartition& partition,
+                                   std::chrono::milliseconds timeout) {
+  // Retried until `timeout` while the error is transient, so that a leader election does not
+  // fail the caller (the trainer takes a snapshot's offset from here, ingest sizes a gap).
+  constexpr std::chrono::milliseconds kBackoff{100};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  Watermarks marks;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const RdKafka::ErrorCode code = consumer.query_watermark_offsets(
+        partition.topic, partition.partition, &marks.low, &marks.high,
+        static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    if (code == RdKafka::ERR_NO_ERROR) return marks;
+    if (!TransientWatermarkError(code) || left <= kBackoff) {
+      return KafkaError(code, "watermarks of " + partition.topic + "[" +
+                                  std::to_string(partition.partition) + "]");
+    }
+    // query_watermark_offsets() asks the leader it has cached and does not refresh it on
+    // NOT_LEADER: refresh the topic's metadata so the next attempt finds the new leader.
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> topic(
+        RdKafka::Topic::create(&consumer, partition.topic, nullptr, err));
+    if (topic) {
+      RdKafka::Metadata* metadata = nullptr;
+      if (consumer.metadata(false, topic.get(), &metadata,
+                            static_cast<int>(std::max<int64_t>(left.count() / 2, 1))) ==
+          RdKafka::ERR_NO_ERROR) {
+        delete metadata;
+      }
+    }
+    std::this_thread::sleep_for(kBackoff);  // a backoff before asking again, not a sync
+  }
+}
+
+bool MessageRefused(RdKafka::ErrorCode err) {
+  switch (err) {
+    case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
+    case RdKafka::ERR_INVALID_MSG_SIZE:
+    case RdKafka::ERR_RECORD_LIST_TOO_LARGE:
+    case RdKafka::ERR_INVALID_RECORD:
+    case RdKafka::ERR_POLICY_VIOLATION:
+      return true;
+    default:
+      return false;
+  }
 }
 
 Status KafkaError(RdKafka::ErrorCode err, const std::string& what) {

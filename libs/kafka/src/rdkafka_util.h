@@ -3,6 +3,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 #include "streamtrain/common/logging.h"
 #include "streamtrain/common/status.h"
 #include "streamtrain/kafka/client_config.h"
+#include "streamtrain/kafka/consumer.h"
 
 namespace streamtrain::kafka::internal {
 
@@ -26,6 +28,16 @@ Result<std::unique_ptr<RdKafka::Conf>> BuildConf(const ClientConfig& client,
                                                  EventLogger* logger);
 
 Status SetConf(RdKafka::Conf& conf, const std::string& key, const std::string& value);
+
+// Low and high watermark of `partition`, asked from the broker. Transient errors (a leader
+// election, a broker restarting) are retried until `timeout`.
+Result<Watermarks> QueryWatermarks(RdKafka::KafkaConsumer& consumer,
+                                   const TopicPartition& partition,
+                                   std::chrono::milliseconds timeout);
+
+// True for errors that refuse the message itself (too large, an invalid record, against a
+// broker policy): sending the same bytes again cannot succeed.
+bool MessageRefused(RdKafka::ErrorCode err);
 
 // Maps librdkafka error codes to our codes.
 Status KafkaError(RdKafka::ErrorCode err, const std::string& what);

@@ -5,12 +5,19 @@
 // partition assignment the consumer asks `resume_offset` where to start, so a store that
 // knows the last offset it holds wins over whatever Kafka has committed.
 //
-// Thread safety: one thread polls and commits; Lag() may be called from any thread.
+// An offset reset is never silent by default: when a partition's next offset is no longer
+// in the log (retention deleted it before it was read), librdkafka is told not to move it
+// (auto.offset.reset=error). The partition stops, Poll() reports it in
+// PolledBatch::out_of_range, and it stays stopped until the caller Seek()s it, after it has
+// counted what it lost.
+//
+// Thread safety: one thread polls, seeks and commits; Lag() may be called from any thread.
 //
 //   auto consumer = Consumer::Create({.client = cfg, .group_id = "ingest",
 //                                     .topics = {"records"}}).value();
-//   auto batch = consumer->PollBatch(1000, 100ms);
-//   ... store ...; consumer->CommitSync(Consumer::NextOffsets(*batch));
+//   auto batch = consumer->Poll(1000, 100ms);
+//   for (auto& gap : batch->out_of_range) { ... count ...; consumer->Seek(gap.partition, low); }
+//   ... store ...; consumer->CommitSync(Consumer::NextOffsets(batch->messages));
 #pragma once
 
 #include <chrono>
@@ -37,15 +44,42 @@ struct TopicPartition {
   auto operator<=>(const TopicPartition&) const = default;
 };
 
+// Low and high watermark of a partition.
+struct Watermarks {
+  int64_t low = 0;   // offset of the oldest message still in the log
+  int64_t high = 0;  // offset the next message will get; high == low: empty
+};
+
+// A partition whose next offset was not in the log when it was fetched: below the low
+// watermark (deleted by retention before it was read) or above the high one (the log was
+// truncated). The partition has stopped fetching.
+struct OffsetOutOfRange {
+  TopicPartition partition;
+  int64_t offset = 0;  // the offset that was asked for
+  std::string reason;  // librdkafka's text
+};
+
+// What one Poll() returns.
+struct PolledBatch {
+  std::vector<Message> messages;
+  // Partitions that stopped at an offset out of range; each stays stopped until Seek().
+  std::vector<OffsetOutOfRange> out_of_range;
+};
+
 struct ConsumerOptions {
   ClientConfig client;
   // Consumer group id. No default.
   std::string group_id;
   // Topics to subscribe to. No default.
   std::vector<std::string> topics;
-  // Where a partition without a committed or resume offset starts: earliest|latest.
-  // Default: earliest (a new ingest reads the whole topic).
-  std::string auto_offset_reset = "earliest";
+  // Where a partition with neither a resume offset nor a committed offset starts:
+  // earliest|latest. Default: earliest (a new member reads the whole topic).
+  std::string start_offset = "earliest";
+  // True: a partition whose offset is out of range stops and is reported by Poll()
+  // (librdkafka's auto.offset.reset=error). False: librdkafka moves it to `start_offset`
+  // with only a log line, for readers that may skip data (e.g. scoring a live stream).
+  // Default: true.
+  bool report_offset_out_of_range = true;
   // Called on assignment for each partition; a value is the next offset to read (overrides
   // the committed one). Default: none.
   std::function<std::optional<int64_t>(const TopicPartition&)> resume_offset;
@@ -59,9 +93,19 @@ class Consumer {
   Consumer& operator=(const Consumer&) = delete;
 
   // Returns up to max_messages, waiting up to `timeout` for the first and then taking what
-  // is already there. Transient broker errors are logged and retried by librdkafka; only
-  // fatal ones come back as a Status.
+  // is already there, plus the partitions that went out of range. Transient broker errors
+  // are logged and retried by librdkafka; only fatal ones come back as a Status.
+  Result<PolledBatch> Poll(size_t max_messages, std::chrono::milliseconds timeout);
+  // Poll() for callers that do not handle out-of-range partitions: one is an OutOfRange
+  // error naming it (the messages of that poll are dropped, not committed).
   Result<std::vector<Message>> PollBatch(size_t max_messages, std::chrono::milliseconds timeout);
+  // Moves an assigned partition to `offset` (absolute) and restarts it if it had stopped;
+  // the other partitions keep their positions.
+  Status Seek(const TopicPartition& partition, int64_t offset);
+  // Low and high watermark, asked from the partition's leader; transient errors are retried
+  // until `timeout`.
+  Result<Watermarks> QueryWatermarks(const TopicPartition& partition,
+                                     std::chrono::milliseconds timeout);
   // Synchronously commits the given next-offsets (offset of the last processed message + 1).
   Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets);
   // The next-offsets covering every message of `batch`.
@@ -77,12 +121,15 @@ class Consumer {
  private:
   class Rebalancer;
   class EventLogger;
-  Consumer(ConsumerOptions options, std::unique_ptr<Rebalancer> rebalancer,
-           std::unique_ptr<EventLogger> logger);
+  Consumer(ConsumerOptions options, std::unique_ptr<EventLogger> logger);
 
   ConsumerOptions options_;
   std::unique_ptr<Rebalancer> rebalancer_;
   std::unique_ptr<EventLogger> logger_;
+  // Next offset of each assigned partition (absolute, or librdkafka's logical offsets before
+  // the first message): what Seek() re-assigns the others at. Polling thread only; declared
+  // before the handle, whose rebalance callback writes it.
+  std::map<TopicPartition, int64_t> positions_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   bool closed_ = false;
   std::string err_str_;  // scratch for fatal_error()

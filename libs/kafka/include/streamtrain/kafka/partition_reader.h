@@ -35,11 +35,6 @@ namespace streamtrain::kafka {
 inline constexpr int64_t kOffsetBeginning = -2;  // the oldest message still in the log
 inline constexpr int64_t kOffsetEnd = -1;        // only messages produced from now on
 
-struct Watermarks {
-  int64_t low = 0;   // offset of the oldest message still in the log
-  int64_t high = 0;  // offset the next message will get; high == low: empty
-};
-
 struct PartitionReaderOptions {
   ClientConfig client;
 };

@@ -3,9 +3,11 @@
 // Produce() queues a message and returns; librdkafka batches and sends it in the
 // background. When the local queue is full that is back-pressure, not an error: Produce()
 // serves delivery reports and waits (up to queue_full_timeout) for room. Delivery reports
-// are counted, and failures kept, so callers that need "everything delivered" (ingest's
-// dead-letter topic before an offset commit) call Flush() and check the failure count.
-// The destructor flushes (up to close_timeout) and then closes.
+// are counted, and failures kept, so callers that need "everything delivered" call Flush()
+// and check the failure count. Callers that must act on each message's fate (ingest's
+// dead-letter topic resends a refused record truncated) use ProduceTracked(), whose
+// Delivery the delivery report fills in. The destructor flushes (up to close_timeout) and
+// then closes.
 //
 // Thread safety: Produce/Flush/Poll may be called from any thread.
 //
@@ -48,6 +50,31 @@ struct DeliveryCounters {
   std::string last_error;         // text of the last delivery failure
 };
 
+// What became of one message queued with ProduceTracked(). The delivery report fills it in
+// while Flush() or Poll() serve reports; read it after they return. Thread-safe.
+class Delivery {
+ public:
+  enum class State { kPending, kDelivered, kFailed };
+
+  State state() const;
+  // For kFailed: true when the message itself was refused (larger than message.max.bytes,
+  // locally or at the broker; an invalid record; against a broker policy), so sending the
+  // same bytes again cannot succeed. Other failures (timeouts, unreachable brokers,
+  // authorization) may pass later.
+  bool refused() const;
+  // For kFailed: librdkafka's error text.
+  std::string error() const;
+
+  // Records the outcome (the producer's delivery report; tests).
+  void Finish(State state, bool refused, std::string error);
+
+ private:
+  mutable std::mutex mutex_;
+  State state_ = State::kPending;
+  bool refused_ = false;
+  std::string error_;
+};
+
 class Producer {
  public:
   static constexpr int32_t kAnyPartition = -1;
@@ -60,6 +87,14 @@ class Producer {
   // Queues a message (copies payload, key and headers).
   Status Produce(std::string_view topic, std::string_view key, std::string_view payload,
                  const Headers& headers = {}, int32_t partition = kAnyPartition);
+  // Like Produce(), and returns the message's Delivery. A message refused before it is
+  // queued (larger than message.max.bytes) comes back as a failed, refused Delivery rather
+  // than an error, so that callers handle local and broker refusals alike.
+  Result<std::shared_ptr<const Delivery>> ProduceTracked(std::string_view topic,
+                                                         std::string_view key,
+                                                         std::string_view payload,
+                                                         const Headers& headers = {},
+                                                         int32_t partition = kAnyPartition);
   // Waits until every queued message is delivered or failed, up to `timeout`.
   Status Flush(std::chrono::milliseconds timeout);
   // Serves delivery reports without blocking.
@@ -73,6 +108,10 @@ class Producer {
   class EventLogger;
   Producer(ProducerOptions options, std::unique_ptr<DeliveryReporter> reporter,
            std::unique_ptr<EventLogger> logger);
+  // Queues one message, waiting for room while the local queue is full. On success librdkafka
+  // owns `opaque` until the delivery report. Returns librdkafka's error otherwise.
+  Status Enqueue(std::string_view topic, std::string_view key, std::string_view payload,
+                 const Headers& headers, int32_t partition, void* opaque, bool* refused);
 
   ProducerOptions options_;
   // Callbacks must outlive the handle they are registered with: declared first, destroyed
