@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <mutex>
+
 #include "rdkafka_util.h"
 
 namespace streamtrain::kafka {
@@ -14,18 +16,46 @@ void DeletePartitions(std::vector<RdKafka::TopicPartition*>& parts) {
 
 }  // namespace
 
-class Consumer::EventLogger : public internal::EventLogger {};
+// Logs, and remembers the last authentication failure until the consumer proves it is
+// logged in (a group assignment or a message). Callbacks run on the polling thread;
+// AuthenticationFailure() reads from any.
+class Consumer::EventLogger : public internal::EventLogger {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    internal::EventLogger::event_cb(event);
+    if (event.type() == RdKafka::Event::EVENT_ERROR &&
+        event.err() == RdKafka::ERR__AUTHENTICATION) {
+      std::lock_guard lock(mutex_);
+      authentication_failure_ = event.str();
+    }
+  }
+  void LoggedIn() {
+    std::lock_guard lock(mutex_);
+    authentication_failure_.clear();
+  }
+  std::string authentication_failure() const {
+    std::lock_guard lock(mutex_);
+    return authentication_failure_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string authentication_failure_;
+};
 
 // Applies resume offsets on assignment. Runs on the polling thread, inside consume().
 class Consumer::Rebalancer : public RdKafka::RebalanceCb {
  public:
-  explicit Rebalancer(std::function<std::optional<int64_t>(const TopicPartition&)> resume)
-      : resume_(std::move(resume)) {}
+  Rebalancer(std::function<std::optional<int64_t>(const TopicPartition&)> resume,
+             EventLogger* logger)
+      : resume_(std::move(resume)), logger_(logger) {}
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     static auto log = GetLogger("kafka");
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    // Joining the group (even with no partition) took a logged-in connection.
+    logger_->LoggedIn();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       for (auto* tp : partitions) {
         if (!resume_) break;
@@ -63,6 +93,7 @@ class Consumer::Rebalancer : public RdKafka::RebalanceCb {
 
  private:
   std::function<std::optional<int64_t>(const TopicPartition&)> resume_;
+  EventLogger* logger_;
 };
 
 Consumer::Consumer(ConsumerOptions options, std::unique_ptr<Rebalancer> rebalancer,
@@ -82,8 +113,8 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
       {"auto.offset.reset", options.auto_offset_reset},
       {"enable.partition.eof", "false"},
   };
-  auto rebalancer = std::make_unique<Rebalancer>(options.resume_offset);
   auto logger = std::make_unique<EventLogger>();
+  auto rebalancer = std::make_unique<Rebalancer>(options.resume_offset, logger.get());
   ST_ASSIGN_OR_RETURN(auto conf, internal::BuildConf(options.client, defaults, logger.get()));
   std::string err;
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rebalancer.get()), err) !=
@@ -117,6 +148,7 @@ Result<std::vector<Message>> Consumer::PollBatch(size_t max_messages,
     // After the first message, only take what is already buffered.
     switch (msg->err()) {
       case RdKafka::ERR_NO_ERROR:
+        if (batch.empty()) logger_->LoggedIn();
         batch.emplace_back(std::move(msg));
         wait_ms = 0;
         continue;
@@ -164,6 +196,8 @@ int Consumer::AssignedPartitions() const {
   DeletePartitions(parts);
   return n;
 }
+
+std::string Consumer::AuthenticationFailure() const { return logger_->authentication_failure(); }
 
 int64_t Consumer::Lag() const {
   std::vector<RdKafka::TopicPartition*> parts;

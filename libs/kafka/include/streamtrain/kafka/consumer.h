@@ -5,7 +5,8 @@
 // partition assignment the consumer asks `resume_offset` where to start, so a store that
 // knows the last offset it holds wins over whatever Kafka has committed.
 //
-// Thread safety: one thread polls and commits; Lag() may be called from any thread.
+// Thread safety: one thread polls and commits; Lag() and AuthenticationFailure() may be
+// called from any thread.
 //
 //   auto consumer = Consumer::Create({.client = cfg, .group_id = "ingest",
 //                                     .topics = {"records"}}).value();
@@ -71,6 +72,11 @@ class Consumer {
   int64_t Lag() const;
   // Number of partitions currently assigned to this member (0 until the group is joined).
   int AssignedPartitions() const;
+  // The last authentication error librdkafka reported (a wrong password, an unknown user),
+  // unless the consumer has joined its group or received a message since; empty otherwise.
+  // librdkafka retries a refused login for ever, so without this a consumer that cannot
+  // log in only looks idle.
+  std::string AuthenticationFailure() const;
   // Leaves the group (commits nothing). Called by the destructor.
   void Close();
 
