@@ -109,6 +109,10 @@ Result<std::unique_ptr<IngestApp>> IngestApp::Create(
 
 Status IngestApp::Health() const {
   if (failed_.load()) return Unavailable("ingest stopped after an error; see the log");
+  // librdkafka keeps retrying a refused login; polls go on and find nothing.
+  if (std::string auth = consumer_->AuthenticationFailure(); !auth.empty()) {
+    return Unavailable("cannot log in to Kafka: " + auth);
+  }
   int64_t idle = SteadyNowMs() - last_poll_ms_.load();
   if (idle > kUnhealthyAfterMs) {
     return Unavailable("no poll for " + std::to_string(idle / 1000) + " s");

@@ -2,6 +2,8 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <mutex>
+
 #include "rdkafka_util.h"
 
 namespace streamtrain::kafka {
@@ -14,20 +16,51 @@ void DeletePartitions(std::vector<RdKafka::TopicPartition*>& parts) {
 
 }  // namespace
 
-class Consumer::EventLogger : public internal::EventLogger {};
+// Logs, and remembers the last authentication failure until the consumer proves it is
+// logged in (a group assignment or a message). Callbacks run on the polling thread;
+// AuthenticationFailure() reads from any.
+class Consumer::EventLogger : public internal::EventLogger {
+ public:
+  void event_cb(RdKafka::Event& event) override {
+    internal::EventLogger::event_cb(event);
+    if (event.type() == RdKafka::Event::EVENT_ERROR &&
+        event.err() == RdKafka::ERR__AUTHENTICATION) {
+      std::lock_guard lock(mutex_);
+      authentication_failure_ = event.str();
+    }
+  }
+  void LoggedIn() {
+    std::lock_guard lock(mutex_);
+    authentication_failure_.clear();
+  }
+  std::string authentication_failure() const {
+    std::lock_guard lock(mutex_);
+    return authentication_failure_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string authentication_failure_;
+};
 
 // Applies resume offsets on assignment and keeps Consumer::positions_ in step with the
 // assignment. Runs on the polling thread, inside consume().
 class Consumer::Rebalancer : public RdKafka::RebalanceCb {
  public:
   Rebalancer(std::function<std::optional<int64_t>(const TopicPartition&)> resume,
-             int64_t start_offset, std::map<TopicPartition, int64_t>* positions)
-      : resume_(std::move(resume)), start_offset_(start_offset), positions_(positions) {}
+             int64_t start_offset, std::map<TopicPartition, int64_t>* positions,
+             EventLogger* logger)
+      : resume_(std::move(resume)),
+        start_offset_(start_offset),
+        positions_(positions),
+        logger_(logger) {}
 
   void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     static auto log = GetLogger("kafka");
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    // Joining the group (even with no partition) took a logged-in connection.
+    logger_->LoggedIn();
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       std::vector<RdKafka::TopicPartition*> without_resume;
       for (auto* tp : partitions) {
@@ -107,6 +140,7 @@ class Consumer::Rebalancer : public RdKafka::RebalanceCb {
   std::function<std::optional<int64_t>(const TopicPartition&)> resume_;
   int64_t start_offset_;
   std::map<TopicPartition, int64_t>* positions_;
+  EventLogger* logger_;
 };
 
 Consumer::Consumer(ConsumerOptions options, std::unique_ptr<EventLogger> logger)
@@ -138,8 +172,8 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
   std::unique_ptr<Consumer> consumer(new Consumer(options, std::move(logger)));
   // The rebalancer writes the consumer's positions: created once the consumer has its
   // address, registered before the handle exists.
-  consumer->rebalancer_ =
-      std::make_unique<Rebalancer>(options.resume_offset, start_offset, &consumer->positions_);
+  consumer->rebalancer_ = std::make_unique<Rebalancer>(
+      options.resume_offset, start_offset, &consumer->positions_, consumer->logger_.get());
   std::string err;
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(consumer->rebalancer_.get()),
                 err) != RdKafka::Conf::CONF_OK) {
@@ -170,6 +204,7 @@ Result<PolledBatch> Consumer::Poll(size_t max_messages, std::chrono::millisecond
       case RdKafka::ERR_NO_ERROR: {
         auto it = positions_.find(TopicPartition{msg->topic_name(), msg->partition()});
         if (it != positions_.end()) it->second = msg->offset() + 1;
+        if (batch.messages.empty()) logger_->LoggedIn();
         batch.messages.emplace_back(std::move(msg));
         // After the first message, only take what is already buffered.
         wait_ms = 0;
@@ -294,6 +329,8 @@ int Consumer::AssignedPartitions() const {
   DeletePartitions(parts);
   return n;
 }
+
+std::string Consumer::AuthenticationFailure() const { return logger_->authentication_failure(); }
 
 int64_t Consumer::Lag() const {
   std::vector<RdKafka::TopicPartition*> parts;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -134,6 +135,15 @@ bool WriteFile(const std::filesystem::path& path, const std::string& text) {
 
 std::string KafkaVersion() { return STREAMTRAIN_KAFKA_VERSION; }
 
+ClientSasl DefaultClientSasl() {
+  // 2.6.1 fixed the SCRAM client-final-message (librdkafka PR #4895).
+  return rd_kafka_version() >= 0x020601ff ? ClientSasl::kScramSha512 : ClientSasl::kPlain;
+}
+
+const char* SaslMechanismName(ClientSasl sasl) {
+  return sasl == ClientSasl::kPlain ? "PLAIN" : "SCRAM-SHA-512";
+}
+
 std::vector<TopicSpec> DefaultTopics(int record_partitions) {
   // kafka/topics.txt, which docker-compose's kafka-init applies to a production cluster.
   const std::string week = "604800000";
@@ -162,7 +172,7 @@ std::map<std::string, std::string> KraftCluster::ClientProperties(const std::str
   std::map<std::string, std::string> p = {{"security.protocol", "SASL_SSL"},
                                           {"ssl.ca.location", options_.security.ca_pem.string()}};
   if (!user.empty()) {
-    p["sasl.mechanisms"] = "SCRAM-SHA-512";
+    p["sasl.mechanisms"] = SaslMechanismName(options_.security.client_sasl);
     p["sasl.username"] = user;
     auto it = options_.security.users.find(user);
     p["sasl.password"] = it == options_.security.users.end() ? "" : it->second;
@@ -207,6 +217,19 @@ Status KraftCluster::Prepare() {
     if (o.security.users.find(o.security.admin_user) == o.security.users.end()) {
       return InvalidArgument("security: the admin user '" + o.security.admin_user +
                              "' needs a password in users");
+    }
+    // Names and passwords go into JAAS options (user_<name>="<password>") and --add-scram
+    // arguments ([name=...,password=...]), which have no escapes.
+    for (const auto& [user, password] : o.security.users) {
+      const bool name_ok =
+          !user.empty() && user.find_first_not_of(
+                               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                               "0123456789._-") == std::string::npos;
+      if (!name_ok || password.find_first_of("\"\\,[]\r\n") != std::string::npos) {
+        return InvalidArgument("security: user '" + user +
+                               "': a name is letters, digits, '.', '_' and '-'; a password "
+                               "may not contain \", \\, ',', '[', ']' or line breaks");
+      }
     }
     for (const auto& f : {o.security.ca_pem, o.security.node_pem}) {
       if (!std::filesystem::exists(f)) return InvalidArgument("security: no file " + f.string());
@@ -298,6 +321,9 @@ Status KraftCluster::Prepare() {
     if (!WriteFile(node.config, internal::ServerProperties(o, a, addresses, node_dir / "data"))) {
       return IoError("cannot write " + node.config.string());
     }
+    // A secured node's file holds passwords: the admin's, and every user's with PLAIN.
+    std::filesystem::permissions(
+        node.config, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
     if (!std::filesystem::exists(node_dir / "data" / "meta.properties")) {
       // The nodes format in parallel: each is a JVM start of about two seconds.
       const pid_t f =

@@ -29,6 +29,17 @@ std::string JaasScram(const std::string& user, const std::string& password) {
          "\" password=\"" + password + "\";";
 }
 
+// The PLAIN server side: one user_<name>="<password>" option per user (Kafka's built-in
+// PLAIN callback handler checks logins against them).
+std::string JaasPlain(const SecurityOptions& s) {
+  const auto admin = s.users.find(s.admin_user);
+  std::string jaas =
+      "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"" +
+      s.admin_user + "\" password=\"" + (admin == s.users.end() ? "" : admin->second) + "\"";
+  for (const auto& [user, password] : s.users) jaas += " user_" + user + "=\"" + password + "\"";
+  return jaas + ";";
+}
+
 }  // namespace
 
 std::string ServerProperties(const KraftClusterOptions& options, const NodeAddress& self,
@@ -83,10 +94,16 @@ std::string ServerProperties(const KraftClusterOptions& options, const NodeAddre
   if (options.security.enabled) {
     const auto& s = options.security;
     const auto admin = s.users.find(s.admin_user);
-    p["sasl.enabled.mechanisms"] = "SCRAM-SHA-512";
+    // Brokers log in to each other with SCRAM (Java clients); librdkafka clients may need
+    // PLAIN (ClientSasl in kraft_cluster.h says why).
+    p["sasl.enabled.mechanisms"] =
+        s.client_sasl == ClientSasl::kPlain ? "SCRAM-SHA-512,PLAIN" : "SCRAM-SHA-512";
     p["sasl.mechanism.inter.broker.protocol"] = "SCRAM-SHA-512";
     p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"] =
         JaasScram(s.admin_user, admin == s.users.end() ? "" : admin->second);
+    if (s.client_sasl == ClientSasl::kPlain) {
+      p["listener.name.sasl_ssl.plain.sasl.jaas.config"] = JaasPlain(s);
+    }
     p["ssl.keystore.type"] = "PEM";
     p["ssl.keystore.location"] = s.node_pem.string();
     p["ssl.truststore.type"] = "PEM";

@@ -11,7 +11,8 @@
 // PolledBatch::out_of_range, and it stays stopped until the caller Seek()s it, after it has
 // counted what it lost.
 //
-// Thread safety: one thread polls, seeks and commits; Lag() may be called from any thread.
+// Thread safety: one thread polls, seeks and commits; Lag() and AuthenticationFailure() may
+// be called from any thread.
 //
 //   auto consumer = Consumer::Create({.client = cfg, .group_id = "ingest",
 //                                     .topics = {"records"}}).value();
@@ -115,6 +116,11 @@ class Consumer {
   int64_t Lag() const;
   // Number of partitions currently assigned to this member (0 until the group is joined).
   int AssignedPartitions() const;
+  // The last authentication error librdkafka reported (a wrong password, an unknown user),
+  // unless the consumer has joined its group or received a message since; empty otherwise.
+  // librdkafka retries a refused login for ever, so without this a consumer that cannot
+  // log in only looks idle.
+  std::string AuthenticationFailure() const;
   // Leaves the group (commits nothing). Called by the destructor.
   void Close();
 

@@ -13,8 +13,10 @@
 // node; LeaderOf says which node leads a partition.
 //
 // Security: with `security.enabled` the cluster has no plaintext listener. Clients connect
-// with SASL_SSL (SCRAM-SHA-512, users created when the storage is formatted), the controller
-// quorum uses mutual TLS, and KRaft's StandardAuthorizer enforces ACLs (the super user
+// with SASL_SSL as one of `users` (SCRAM-SHA-512, or PLAIN where the linked librdkafka
+// cannot do SCRAM with Kafka 4: see ClientSasl), brokers talk to each other over SASL_SSL
+// with SCRAM-SHA-512 (users created when the storage is formatted), the controller quorum
+// uses mutual TLS, and KRaft's StandardAuthorizer enforces ACLs (the super user
 // `admin_user` bypasses them and is what the cluster itself uses to create topics and ACLs).
 //
 // Thread safety: none; one thread drives it. Child JVMs are killed if the thread that
@@ -67,6 +69,21 @@ struct AclSpec {
   std::string operation;
 };
 
+// How clients authenticate on the SASL_SSL listener.
+//   kScramSha512: salted credentials in the cluster's metadata; the password never crosses
+//     the wire. Needs librdkafka 2.6.1 or later: older ones repeat the client nonce in the
+//     client-final-message, which Kafka 4 rejects as RFC 5802 requires (librdkafka PR
+//     #4895), so every SCRAM login fails with "invalid credentials".
+//   kPlain: the password crosses the TLS connection and is checked against each node's
+//     server.properties (written mode 600). What librdkafka before 2.6.1 can use.
+enum class ClientSasl { kScramSha512, kPlain };
+
+// kScramSha512 when the librdkafka this process runs with can complete SCRAM with Kafka 4
+// (2.6.1 or later), else kPlain.
+ClientSasl DefaultClientSasl();
+// "SCRAM-SHA-512" or "PLAIN": the sasl.mechanisms value.
+const char* SaslMechanismName(ClientSasl sasl);
+
 struct SecurityOptions {
   // SASL_SSL + mTLS controllers + ACLs when true; plaintext otherwise. Default: false.
   bool enabled = false;
@@ -74,12 +91,18 @@ struct SecurityOptions {
   // (unencrypted PKCS#8) followed by its certificate, valid for 127.0.0.1.
   std::filesystem::path ca_pem;
   std::filesystem::path node_pem;
-  // SCRAM-SHA-512 users: name -> password. admin_user must be among them.
+  // Users: name -> password (SCRAM-SHA-512 credentials, and PLAIN ones with kPlain). Names
+  // are letters, digits, '.', '_' and '-'; passwords have no `"`, `\`, `,`, `[`, `]` or line
+  // break (both go into JAAS entries and --add-scram arguments). admin_user must be one.
   std::map<std::string, std::string> users;
   std::string admin_user = "admin";
   // The principal of the nodes' certificate (controller quorum), made a super user.
   std::string node_principal = "User:CN=streamtrain-kafka-node";
   std::vector<AclSpec> acls;
+  // The mechanism of clients (the services, the launcher's own admin client). Inter-broker
+  // traffic always uses SCRAM-SHA-512 (the brokers are Java clients). Default:
+  // DefaultClientSasl().
+  ClientSasl client_sasl = DefaultClientSasl();
 };
 
 struct KraftClusterOptions {
@@ -120,7 +143,8 @@ class KraftCluster {
   // "127.0.0.1:port,..." for bootstrap.servers.
   const std::string& bootstrap() const { return bootstrap_; }
   // librdkafka properties a client needs besides bootstrap.servers: security.protocol and
-  // ssl.ca.location when secured, plus the SCRAM user's credentials when `user` is given.
+  // ssl.ca.location when secured, plus sasl.mechanisms and the user's credentials when
+  // `user` is given.
   std::map<std::string, std::string> ClientProperties(const std::string& user = "") const;
   int size() const { return static_cast<int>(nodes_.size()); }
   const std::filesystem::path& dir() const { return dir_; }
