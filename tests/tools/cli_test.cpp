@@ -29,10 +29,10 @@ std::string Run(const std::string& command, int* status = nullptr) {
 // bootstrap servers once it has written them.
 std::string StartBroker(ChildProcess& broker, const TempDir& dir) {
   const auto file = dir / "bootstrap";
-  REQUIRE(broker.Start({(BinDir() / "streamtrain").string(), "broker", "--topics",
-                        "records:2,records.dlq", "--bootstrap-file", file.string(),
-                        "--data-dir", (dir / "kafka").string()},
-                       dir / "broker.log"));
+  REQUIRE(broker.Start(
+      {(BinDir() / "streamtrain").string(), "broker", "--topics", "records:2,records.dlq",
+       "--bootstrap-file", file.string(), "--data-dir", (dir / "kafka").string()},
+      dir / "broker.log"));
   // A JVM start and topic creation: seconds, more on a loaded machine.
   const auto deadline = std::chrono::steady_clock::now() + 180s;
   while (!std::filesystem::exists(file) && std::chrono::steady_clock::now() < deadline) {
