@@ -88,6 +88,28 @@ std::string UtcNow() {
   return buf;
 }
 
+double LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  double load = -1;
+  if (!(in >> load)) return -1;
+  return load;
+}
+
+std::string LoadNote(double load_at_start, double load_at_end) {
+  if (load_at_start < 0) return "The machine's load is unknown (no /proc/loadavg).";
+  const int cpus = AvailableCpus();
+  // Above half the CPUs busy before the benchmark began, its threads wait for the CPU often
+  // enough to move medians and, more so, tails.
+  const bool busy = load_at_start > 0.5 * cpus;
+  return fmt::format(
+      "1-minute load average {:.1f} when the run started and {:.1f} when it ended, on {} "
+      "CPUs: {}",
+      load_at_start, load_at_end, cpus,
+      busy ? "other work was competing for the CPUs, so these timings are noisy (tails most); "
+             "rerun on a quiet machine before reading small differences."
+           : "the machine was quiet when the run started.");
+}
+
 Status WriteTextFile(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;

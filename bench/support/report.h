@@ -25,6 +25,12 @@ int AvailableCpus();
 std::string CpuModel();
 // "2026-11-23 06:47 UTC".
 std::string UtcNow();
+// The 1-minute load average from /proc/loadavg; -1 when unknown.
+double LoadAverage();
+// A sentence for a result's notes: the load average when the run started (other people's
+// work: the benchmark had not begun) and when it ended (its own processes included), on how
+// many CPUs, and whether other work competed for them, which makes timings noisy.
+std::string LoadNote(double load_at_start, double load_at_end);
 // Replaces `path` with `text`.
 Status WriteTextFile(const std::filesystem::path& path, const std::string& text);
 // Writes `<out>/<name>.md` and `<out>/<name>.csv` and says so on stderr.

@@ -19,6 +19,8 @@ constexpr int32_t kPartition = 0;
 // Kafka's default message.max.bytes is 1 MiB; a delta must fit in one message.
 constexpr size_t kMaxDeltaBytes = 1000000;
 constexpr int64_t kNewestScanMessages = 64;  // how far back Start() looks for our versions
+// How long creating the sink waits for the deltas and snapshots topics' metadata.
+constexpr auto kTopicLookupTimeout = std::chrono::seconds(5);
 constexpr char kStateMagicV1[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '1'};
 // Version 2 adds the publish gate's state after version 1's fields.
 constexpr char kStateMagic[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '2'};
@@ -124,6 +126,16 @@ Result<std::unique_ptr<DeploymentSink>> DeploymentSink::Create(const kafka::Clie
   producer.client.properties.try_emplace("linger.ms", "0");
   producer.client.properties.try_emplace("socket.nagle.disable", "true");
   ST_ASSIGN_OR_RETURN(sink->producer_, kafka::Producer::Create(producer));
+  if (options.lookup_topics_at_start) {
+    // Known topics let the first delta go out at once instead of after librdkafka's next
+    // topic scan (up to 1 s). Not fatal: without it the first messages only wait longer.
+    Status looked_up = sink->producer_->LookupTopics(
+        {options.deltas_topic, options.snapshots_topic}, kTopicLookupTimeout);
+    if (!looked_up.ok()) {
+      GetLogger("deploy")->warn("{} (the first deltas may wait up to a second for it)",
+                                looked_up.ToString());
+    }
+  }
   ST_ASSIGN_OR_RETURN(sink->reader_, kafka::PartitionReader::Create({.client = client}));
   return sink;
 }

@@ -92,6 +92,11 @@ struct DeploymentOptions {
   double publish_gate_margin = 0;
   // How long a snapshot waits for outstanding deltas to be acknowledged. Default: 30 s.
   std::chrono::milliseconds flush_timeout{30000};
+  // Look the deltas and snapshots topics up when the sink is created. librdkafka's producer
+  // otherwise learns a topic it has not produced to on its once-a-second topic scan, and
+  // held the first deltas after a start for up to a second (bench/freshness_bench.cpp
+  // measures both ways: --variant "kafka trainer:no-topic-lookup"). Default: true.
+  bool lookup_topics_at_start = true;
 };
 
 // Where deltas and snapshot chunks go: the deltas and snapshots topics, partition 0, key =

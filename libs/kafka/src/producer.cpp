@@ -160,6 +160,25 @@ Status Producer::Enqueue(std::string_view topic, std::string_view key, std::stri
   }
 }
 
+Status Producer::LookupTopics(const std::vector<std::string>& topics,
+                              std::chrono::milliseconds timeout) {
+  for (const std::string& topic : topics) {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> handle(
+        RdKafka::Topic::create(producer_.get(), topic, nullptr, err));
+    if (!handle) return InvalidArgument("topic " + topic + ": " + err);
+    RdKafka::Metadata* metadata = nullptr;
+    const RdKafka::ErrorCode code =
+        producer_->metadata(false, handle.get(), &metadata, static_cast<int>(timeout.count()));
+    delete metadata;
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return internal::KafkaError(code, "look up topic " + topic);
+    }
+    looked_up_.push_back(std::move(handle));
+  }
+  return Status::Ok();
+}
+
 Status Producer::Flush(std::chrono::milliseconds timeout) {
   auto err = producer_->flush(static_cast<int>(timeout.count()));
   if (err == RdKafka::ERR__TIMED_OUT) {

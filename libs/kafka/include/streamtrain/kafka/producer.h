@@ -21,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "streamtrain/common/status.h"
 #include "streamtrain/kafka/client_config.h"
@@ -28,7 +29,8 @@
 
 namespace RdKafka {
 class Producer;
-}
+class Topic;
+}  // namespace RdKafka
 
 namespace streamtrain::kafka {
 
@@ -95,6 +97,11 @@ class Producer {
                                                          std::string_view payload,
                                                          const Headers& headers = {},
                                                          int32_t partition = kAnyPartition);
+  // Looks `topics` up now (one metadata request each, up to `timeout`) and keeps them known,
+  // so the first message to each is sent at once: librdkafka's producer otherwise learns a
+  // topic it has not produced to on its once-a-second topic scan, and holds that topic's
+  // first messages until then.
+  Status LookupTopics(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
   // Waits until every queued message is delivered or failed, up to `timeout`.
   Status Flush(std::chrono::milliseconds timeout);
   // Serves delivery reports without blocking.
@@ -119,6 +126,9 @@ class Producer {
   std::unique_ptr<DeliveryReporter> reporter_;
   std::unique_ptr<EventLogger> logger_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  // Handles of LookupTopics()' topics: while one is held, librdkafka keeps its metadata
+  // current. Declared after producer_, so released before it.
+  std::vector<std::unique_ptr<RdKafka::Topic>> looked_up_;
   std::atomic<uint64_t> queue_full_waits_{0};
 };
 
