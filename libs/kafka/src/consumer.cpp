@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafkacpp.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "rdkafka_util.h"
@@ -41,6 +42,30 @@ class Consumer::EventLogger : public internal::EventLogger {
  private:
   mutable std::mutex mutex_;
   std::string authentication_failure_;
+};
+
+// Counts the results of asynchronous commits. librdkafka calls it from the polling thread
+// (inside consume()); the counters are read from any.
+class Consumer::CommitReporter : public RdKafka::OffsetCommitCb {
+ public:
+  void offset_commit_cb(RdKafka::ErrorCode err,
+                        std::vector<RdKafka::TopicPartition*>& offsets) override {
+    // ERR__NO_OFFSET: nothing new to commit, not a failure.
+    if (err == RdKafka::ERR_NO_ERROR || err == RdKafka::ERR__NO_OFFSET) return;
+    failed_.fetch_add(1);
+    std::lock_guard lock(mutex_);
+    last_error_ = RdKafka::err2str(err) + " (" + std::to_string(offsets.size()) + " partitions)";
+  }
+  uint64_t failed() const { return failed_.load(); }
+  std::string last_error() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+  }
+
+ private:
+  std::atomic<uint64_t> failed_{0};
+  mutable std::mutex mutex_;
+  std::string last_error_;
 };
 
 // Applies resume offsets on assignment and keeps Consumer::positions_ in step with the
@@ -178,6 +203,12 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
   if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(consumer->rebalancer_.get()),
                 err) != RdKafka::Conf::CONF_OK) {
     return Internal("rebalance_cb: " + err);
+  }
+  consumer->commit_reporter_ = std::make_unique<CommitReporter>();
+  if (conf->set("offset_commit_cb",
+                static_cast<RdKafka::OffsetCommitCb*>(consumer->commit_reporter_.get()),
+                err) != RdKafka::Conf::CONF_OK) {
+    return Internal("offset_commit_cb: " + err);
   }
   consumer->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!consumer->consumer_) return InvalidArgument("create Kafka consumer: " + err);
@@ -321,6 +352,22 @@ Status Consumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offset
   if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "commit offsets");
   return Status::Ok();
 }
+
+Status Consumer::CommitAsync(const std::map<TopicPartition, int64_t>& next_offsets) {
+  if (next_offsets.empty()) return Status::Ok();
+  std::vector<RdKafka::TopicPartition*> parts;
+  for (const auto& [tp, offset] : next_offsets) {
+    parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
+  }
+  auto code = consumer_->commitAsync(parts);
+  DeletePartitions(parts);
+  if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "commit offsets");
+  return Status::Ok();
+}
+
+uint64_t Consumer::FailedCommits() const { return commit_reporter_->failed(); }
+
+std::string Consumer::LastCommitError() const { return commit_reporter_->last_error(); }
 
 int Consumer::AssignedPartitions() const {
   std::vector<RdKafka::TopicPartition*> parts;

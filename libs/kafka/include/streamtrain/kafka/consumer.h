@@ -109,6 +109,14 @@ class Consumer {
                                      std::chrono::milliseconds timeout);
   // Synchronously commits the given next-offsets (offset of the last processed message + 1).
   Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets);
+  // Sends the commit and returns at once; its result comes with a later Poll() and is
+  // counted in FailedCommits(). For callers whose own store decides where a partition
+  // resumes (ingest), the committed offset only tells lag monitors how far they are, and a
+  // broker round trip per batch is not worth waiting for.
+  Status CommitAsync(const std::map<TopicPartition, int64_t>& next_offsets);
+  // Asynchronous commits the broker (or librdkafka) refused so far, and the last reason.
+  uint64_t FailedCommits() const;
+  std::string LastCommitError() const;
   // The next-offsets covering every message of `batch`.
   static std::map<TopicPartition, int64_t> NextOffsets(const std::vector<Message>& batch);
   // Messages in the assigned partitions not yet consumed: sum of (high watermark - position),
@@ -127,11 +135,13 @@ class Consumer {
  private:
   class Rebalancer;
   class EventLogger;
+  class CommitReporter;
   Consumer(ConsumerOptions options, std::unique_ptr<EventLogger> logger);
 
   ConsumerOptions options_;
   std::unique_ptr<Rebalancer> rebalancer_;
   std::unique_ptr<EventLogger> logger_;
+  std::unique_ptr<CommitReporter> commit_reporter_;  // registered with the handle
   // Next offset of each assigned partition (absolute, or librdkafka's logical offsets before
   // the first message): what Seek() re-assigns the others at. Polling thread only; declared
   // before the handle, whose rebalance callback writes it.
