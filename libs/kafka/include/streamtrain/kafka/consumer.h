@@ -5,7 +5,10 @@
 // partition assignment the consumer asks `resume_offset` where to start, so a store that
 // knows the last offset it holds wins over whatever Kafka has committed.
 //
-// Thread safety: one thread polls and commits; Lag() may be called from any thread.
+// A static member (group.instance.id) that fenced itself, rejoining after its session timed
+// out (a librdkafka bug, see PollBatch), gets a new librdkafka consumer transparently.
+//
+// Thread safety: one thread calls everything (polls, commits, Lag()).
 //
 //   auto consumer = Consumer::Create({.client = cfg, .group_id = "ingest",
 //                                     .topics = {"records"}}).value();
@@ -60,9 +63,11 @@ class Consumer {
 
   // Returns up to max_messages, waiting up to `timeout` for the first and then taking what
   // is already there. Transient broker errors are logged and retried by librdkafka; only
-  // fatal ones come back as a Status.
+  // fatal ones come back as a Status (a static member fenced right after its own session
+  // timeout reconnects instead and returns an empty batch).
   Result<std::vector<Message>> PollBatch(size_t max_messages, std::chrono::milliseconds timeout);
   // Synchronously commits the given next-offsets (offset of the last processed message + 1).
+  // Unavailable, sending nothing, while the member is rejoining the group.
   Status CommitSync(const std::map<TopicPartition, int64_t>& next_offsets);
   // The next-offsets covering every message of `batch`.
   static std::map<TopicPartition, int64_t> NextOffsets(const std::vector<Message>& batch);
@@ -79,6 +84,8 @@ class Consumer {
   class EventLogger;
   Consumer(ConsumerOptions options, std::unique_ptr<Rebalancer> rebalancer,
            std::unique_ptr<EventLogger> logger);
+  // Creates the librdkafka consumer and subscribes.
+  Status Connect();
 
   ConsumerOptions options_;
   std::unique_ptr<Rebalancer> rebalancer_;
