@@ -1,7 +1,8 @@
 // The services of a fault test as child processes (ingest, trainer, replicas) and the end
 // of a run: let everything finish, then check the three invariants (no record lost or
 // stored twice, no version reused, replicas bit-identical to the trainer) and report.
-// The Kafka cluster (librdkafka's mock) runs in the test process, where faults are injected.
+// The Kafka cluster is any: librdkafka's mock in the test process for the faults label
+// (PipelineCluster below), a real KRaft cluster of child JVMs for the kafka label.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -38,6 +39,8 @@ struct SystemOptions {
   uint64_t seed = 1;
   // librdkafka properties ("key=value") passed with -X to every service.
   std::vector<std::string> kafka_properties;
+  // More arguments for ingest only (e.g. {"--instance-name", "-"}).
+  std::vector<std::string> ingest_args;
 };
 
 class FaultSystem {
@@ -102,6 +105,7 @@ class FaultSystem {
     for (auto* args : {&ingest_args, &trainer_args}) {
       for (const auto& p : o.kafka_properties) args->insert(args->end(), {"-X", p});
     }
+    ingest_args.insert(ingest_args.end(), o.ingest_args.begin(), o.ingest_args.end());
     ingest_ =
         std::make_unique<testing::ServiceProcess>("ingest", ingest_args, o.dir / "ingest.log");
     trainer_ =
@@ -146,8 +150,6 @@ class FaultSystem {
   std::vector<int> ports_;
 };
 
-// --stop-after-records for a stream: every good record after the initial ones, in whole
-// iterations of t = 8.
 // A mock cluster of `brokers` brokers with the pipeline's topics (records with
 // `record_partitions` partitions; records.dlq, model.deltas and model.snapshots with one),
 // each replicated on every broker.
@@ -162,8 +164,13 @@ inline std::unique_ptr<kafka::MockCluster> PipelineCluster(int brokers, int reco
   return cluster;
 }
 
+// --stop-after-records for `good` good records: every one after the initial ones, in whole
+// iterations of t = 8.
+inline uint64_t StreamedRecords(uint64_t good) {
+  return (good - FaultSystem::kInitialRecords) / 8 * 8;
+}
 inline uint64_t StreamedRecords(const RecordStream& stream) {
-  return (stream.good() - FaultSystem::kInitialRecords) / 8 * 8;
+  return StreamedRecords(stream.good());
 }
 
 // Fails the test when a service exited on its own (a crash or an error stop), naming it.
@@ -195,12 +202,12 @@ struct RunSummary {
 };
 
 inline RunSummary FinishAndVerify(FaultSystem& system, ReplicaWatcher& watcher, StoreWatcher& store,
-                                  const RecordStream& stream, uint64_t stop_after_records,
+                                  const ExpectedRecords& expected, uint64_t stop_after_records,
                                   std::optional<uint64_t> max_version_before) {
   RunSummary summary;
   INFO("logs: " << system.logs());
   const auto deadline = std::chrono::steady_clock::now() + 120s;
-  while (store.records() < stream.good() && std::chrono::steady_clock::now() < deadline) {
+  while (store.records() < expected.size() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(100ms);  // polling the ingest process's progress
   }
   const auto trainer_status = system.trainer().WaitFor(120s);
@@ -236,15 +243,22 @@ inline RunSummary FinishAndVerify(FaultSystem& system, ReplicaWatcher& watcher, 
   for (int i = 0; i < system.replica_count(); ++i) CHECK(system.replica(i).Stop() == 0);
   CHECK(system.ingest().Stop() == 0);
 
-  summary.audit = store.Audit(stream);
+  summary.audit = store.Audit(expected);
   const auto& a = summary.audit;
   INFO("store audit: " << a.examples);
   CHECK(a.lost == 0);
   CHECK(a.duplicates == 0);
   CHECK(a.unexpected == 0);
   CHECK(a.corrupt == 0);
-  CHECK(a.stored == stream.good());
+  CHECK(a.stored == expected.size());
   return summary;
+}
+
+inline RunSummary FinishAndVerify(FaultSystem& system, ReplicaWatcher& watcher, StoreWatcher& store,
+                                  const RecordStream& stream, uint64_t stop_after_records,
+                                  std::optional<uint64_t> max_version_before) {
+  return FinishAndVerify(system, watcher, store, stream.Expected(), stop_after_records,
+                         max_version_before);
 }
 
 }  // namespace streamtrain::faults

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,10 @@
 namespace streamtrain::faults {
 
 using namespace std::chrono_literals;
+
+// What a store should hold after a run: the id of every good record produced -> its binary
+// encoding (what ingest stores, whatever the encoding on the wire).
+using ExpectedRecords = std::map<std::string, std::string>;
 
 // The seed of a fault test: STREAMTRAIN_FAULT_SEED when set (a number, or "random"), else
 // `fallback`. The tests print it, so a failure replays with STREAMTRAIN_FAULT_SEED=<seed>.
@@ -68,6 +73,14 @@ class RecordStream {
   uint64_t size() const { return messages_.size(); }
   uint64_t good() const { return good_; }
   const Message& operator[](uint64_t i) const { return messages_[i]; }
+  // The good records by id ("h<i>").
+  ExpectedRecords Expected() const {
+    ExpectedRecords expected;
+    for (uint64_t i = 0; i < size(); ++i) {
+      if (messages_[i].good) expected.emplace("h" + std::to_string(i), messages_[i].payload);
+    }
+    return expected;
+  }
 
  private:
   std::vector<Message> messages_;
@@ -88,6 +101,8 @@ class StreamProducer {
     if (thread_.joinable()) thread_.join();
   }
   bool done() const { return done_.load(); }
+  // Produces the rest of the stream as fast as the broker takes it (the faults are over).
+  void Hurry() { hurry_ = true; }
   uint64_t queued() const { return queued_.load(); }
   // After Join(): what went wrong (empty: every message delivered), and the counters.
   const std::string& error() const { return error_; }
@@ -116,7 +131,9 @@ class StreamProducer {
         break;
       }
       queued_ = i + 1;
-      std::this_thread::sleep_until(start + std::chrono::duration<double>((i + 1) / rate_per_s));
+      if (!hurry_) {
+        std::this_thread::sleep_until(start + std::chrono::duration<double>((i + 1) / rate_per_s));
+      }
     }
     Status flushed = (*producer)->Flush(120s);
     if (!flushed.ok() && error_.empty()) error_ = "flush: " + flushed.ToString();
@@ -129,6 +146,7 @@ class StreamProducer {
 
   std::vector<std::string> properties_;
   std::atomic<bool> done_{false};
+  std::atomic<bool> hurry_{false};
   std::atomic<uint64_t> queued_{0};
   std::string error_;
   kafka::DeliveryCounters counters_;

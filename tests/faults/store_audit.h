@@ -14,7 +14,7 @@ namespace streamtrain::faults {
 
 using namespace std::chrono_literals;
 
-// What the store holds compared with the stream.
+// What the store holds compared with what was produced.
 struct StoreAudit {
   uint64_t stored = 0;      // records in the store
   uint64_t good = 0;        // good records in the stream
@@ -36,9 +36,10 @@ class StoreWatcher {
     return store_->Stats().records;
   }
 
-  StoreAudit Audit(const RecordStream& stream) {
+  // Compares the store with `expected`: every good record once, byte for byte.
+  StoreAudit Audit(const ExpectedRecords& expected) {
     StoreAudit audit;
-    audit.good = stream.good();
+    audit.good = expected.size();
     if (!Open()) {
       audit.lost = audit.good;
       return audit;
@@ -51,36 +52,36 @@ class StoreWatcher {
       return audit;
     }
     audit.stored = all->size();
-    std::map<uint64_t, int> seen;
+    std::map<std::string, int> seen;
     auto note = [&](const std::string& what) {
       if (audit.examples.size() < 400) audit.examples += what + " ";
     };
     for (const auto& r : *all) {
       const std::string& id = r.record.id;
-      uint64_t i = 0;
-      if (id.size() < 2 || id[0] != 'h' || (i = std::stoull(id.substr(1))) >= stream.size() ||
-          !stream[i].good) {
+      const auto it = expected.find(id);
+      if (it == expected.end()) {
         ++audit.unexpected;
         note("unexpected:" + id);
         continue;
       }
-      if (++seen[i] > 1) {
+      if (++seen[id] > 1) {
         ++audit.duplicates;
         note("duplicate:" + id);
       }
-      if (schema::EncodeBinaryRecord(r.record) != stream[i].payload) {
+      if (schema::EncodeBinaryRecord(r.record) != it->second) {
         ++audit.corrupt;
         note("corrupt:" + id);
       }
     }
-    for (uint64_t i = 0; i < stream.size(); ++i) {
-      if (stream[i].good && !seen.count(i)) {
+    for (const auto& [id, encoded] : expected) {
+      if (!seen.count(id)) {
         ++audit.lost;
-        note("lost:h" + std::to_string(i));
+        note("lost:" + id);
       }
     }
     return audit;
   }
+  StoreAudit Audit(const RecordStream& stream) { return Audit(stream.Expected()); }
 
  private:
   bool Open() {

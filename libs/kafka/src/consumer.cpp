@@ -3,12 +3,19 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <atomic>
+#include <limits>
 #include <mutex>
 
 #include "rdkafka_util.h"
 
 namespace streamtrain::kafka {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long after dropping out of its group a static member takes a FENCED_INSTANCE_ID as its
+// own doing (see Consumer::RecoverFromSelfFencing) rather than another instance's.
+constexpr auto kSelfFencingWindow = std::chrono::minutes(2);
 
 void DeletePartitions(std::vector<RdKafka::TopicPartition*>& parts) {
   RdKafka::TopicPartition::destroy(parts);
@@ -20,9 +27,18 @@ void DeletePartitions(std::vector<RdKafka::TopicPartition*>& parts) {
 // Logs, and remembers the last authentication failure until the consumer proves it is
 // logged in (a group assignment or a message). Callbacks run on the polling thread;
 // AuthenticationFailure() reads from any.
+//
+// It also notes when this member dropped out of the group on its own (its session timed out
+// without an answer from the coordinator, or max.poll.interval.ms passed): it rejoins, and
+// may then be fenced by its own rejoin (see RecoverFromSelfFencing). librdkafka may call it
+// from its own threads.
 class Consumer::EventLogger : public internal::EventLogger {
  public:
   void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_LOG &&
+        (event.fac() == "SESSTMOUT" || event.fac() == "MAXPOLL")) {
+      dropped_at_ = Clock::now().time_since_epoch().count();
+    }
     internal::EventLogger::event_cb(event);
     if (event.type() == RdKafka::Event::EVENT_ERROR &&
         event.err() == RdKafka::ERR__AUTHENTICATION) {
@@ -38,8 +54,16 @@ class Consumer::EventLogger : public internal::EventLogger {
     std::lock_guard lock(mutex_);
     return authentication_failure_;
   }
+  // True when the member dropped out of the group within `window`.
+  bool DroppedWithin(Clock::duration window) const {
+    const auto at = dropped_at_.load();
+    return at != kNever && Clock::now() - Clock::time_point(Clock::duration(at)) <= window;
+  }
+  void Forget() { dropped_at_ = kNever; }
 
  private:
+  static constexpr Clock::rep kNever = std::numeric_limits<Clock::rep>::min();
+  std::atomic<Clock::rep> dropped_at_{kNever};
   mutable std::mutex mutex_;
   std::string authentication_failure_;
 };
@@ -183,38 +207,64 @@ Result<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& option
     return InvalidArgument("start offset '" + options.start_offset +
                            "': expected earliest or latest");
   }
-  std::map<std::string, std::string> defaults = {
-      {"group.id", options.group_id},
-      {"enable.auto.commit", "false"},
-      // Offsets are stored only through CommitSync, never implicitly on poll.
-      {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset",
-       options.report_offset_out_of_range ? std::string("error") : options.start_offset},
-      {"enable.partition.eof", "false"},
-  };
-  auto logger = std::make_unique<EventLogger>();
-  ST_ASSIGN_OR_RETURN(auto conf, internal::BuildConf(options.client, defaults, logger.get()));
-  std::unique_ptr<Consumer> consumer(new Consumer(options, std::move(logger)));
+  std::unique_ptr<Consumer> consumer(new Consumer(options, std::make_unique<EventLogger>()));
   // The rebalancer writes the consumer's positions: created once the consumer has its
   // address, registered before the handle exists.
   consumer->rebalancer_ = std::make_unique<Rebalancer>(
       options.resume_offset, start_offset, &consumer->positions_, consumer->logger_.get());
+  consumer->commit_reporter_ = std::make_unique<CommitReporter>();
+  ST_RETURN_IF_ERROR(consumer->Connect());
+  return consumer;
+}
+
+Status Consumer::Connect() {
+  std::map<std::string, std::string> defaults = {
+      {"group.id", options_.group_id},
+      {"enable.auto.commit", "false"},
+      // Offsets are stored only through CommitSync, never implicitly on poll.
+      {"enable.auto.offset.store", "false"},
+      {"auto.offset.reset",
+       options_.report_offset_out_of_range ? std::string("error") : options_.start_offset},
+      {"enable.partition.eof", "false"},
+  };
+  ST_ASSIGN_OR_RETURN(auto conf, internal::BuildConf(options_.client, defaults, logger_.get()));
   std::string err;
-  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(consumer->rebalancer_.get()),
-                err) != RdKafka::Conf::CONF_OK) {
+  if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rebalancer_.get()), err) !=
+      RdKafka::Conf::CONF_OK) {
     return Internal("rebalance_cb: " + err);
   }
-  consumer->commit_reporter_ = std::make_unique<CommitReporter>();
-  if (conf->set("offset_commit_cb",
-                static_cast<RdKafka::OffsetCommitCb*>(consumer->commit_reporter_.get()),
+  if (conf->set("offset_commit_cb", static_cast<RdKafka::OffsetCommitCb*>(commit_reporter_.get()),
                 err) != RdKafka::Conf::CONF_OK) {
     return Internal("offset_commit_cb: " + err);
   }
-  consumer->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
-  if (!consumer->consumer_) return InvalidArgument("create Kafka consumer: " + err);
-  auto code = consumer->consumer_->subscribe(options.topics);
+  positions_.clear();
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!consumer_) return InvalidArgument("create Kafka consumer: " + err);
+  auto code = consumer_->subscribe(options_.topics);
   if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "subscribe");
-  return consumer;
+  return Status::Ok();
+}
+
+bool Consumer::RecoverFromSelfFencing(int fatal) {
+  static auto log = GetLogger("kafka");
+  if (fatal != RdKafka::ERR_FENCED_INSTANCE_ID || !logger_->DroppedWithin(kSelfFencingWindow)) {
+    return false;
+  }
+  // A static member whose session timed out rejoins under a new member id, and the broker
+  // fences the old one; librdkafka 2.0 still sends requests (a heartbeat, an offset commit)
+  // as the old member and takes the broker's answer as fatal (confluentinc/librdkafka#3437,
+  // #5585). No other instance is involved: start a new consumer, which rejoins under the
+  // same instance id. Another instance with the same name fences a member that has not just
+  // dropped out, which stays fatal.
+  log->warn("{}: fenced by its own rejoin after a session timeout; reconnecting", err_str_);
+  logger_->Forget();
+  consumer_->close();
+  Status reconnected = Connect();
+  if (!reconnected.ok()) {
+    log->error("reconnecting after self-fencing: {}", reconnected.ToString());
+    return false;
+  }
+  return true;
 }
 
 Consumer::~Consumer() { Close(); }
@@ -267,6 +317,8 @@ Result<PolledBatch> Consumer::Poll(size_t max_messages, std::chrono::millisecond
       }
       default: {
         auto rd = consumer_->fatal_error(err_str_);
+        // The messages of this poll were not handed out yet: a new consumer reads them again.
+        if (RecoverFromSelfFencing(rd)) return PolledBatch{};
         if (rd != RdKafka::ERR_NO_ERROR) {
           return internal::KafkaError(rd, "fatal consumer error: " + err_str_);
         }
@@ -343,6 +395,13 @@ std::map<TopicPartition, int64_t> Consumer::NextOffsets(const std::vector<Messag
 
 Status Consumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets) {
   if (next_offsets.empty()) return Status::Ok();
+  // Between a lost session and the rejoin the member has no id. librdkafka would still send
+  // the commit, with the old generation; a static member's (group.instance.id) is then
+  // answered FENCED_INSTANCE_ID, which librdkafka makes fatal.
+  if (consumer_->memberid().empty()) {
+    return Unavailable("commit offsets: not a member of group " + options_.group_id +
+                       " right now (rejoining); nothing committed");
+  }
   std::vector<RdKafka::TopicPartition*> parts;
   for (const auto& [tp, offset] : next_offsets) {
     parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
@@ -355,6 +414,13 @@ Status Consumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offset
 
 Status Consumer::CommitAsync(const std::map<TopicPartition, int64_t>& next_offsets) {
   if (next_offsets.empty()) return Status::Ok();
+  // Between a lost session and the rejoin the member has no id. librdkafka would still send
+  // the commit, with the old generation; a static member's (group.instance.id) is then
+  // answered FENCED_INSTANCE_ID, which librdkafka makes fatal.
+  if (consumer_->memberid().empty()) {
+    return Unavailable("commit offsets: not a member of group " + options_.group_id +
+                       " right now (rejoining); nothing committed");
+  }
   std::vector<RdKafka::TopicPartition*> parts;
   for (const auto& [tp, offset] : next_offsets) {
     parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));

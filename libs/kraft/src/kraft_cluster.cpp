@@ -520,10 +520,40 @@ Status KraftCluster::StartNode(int id) {
   Node* node = FindNode(id);
   if (!node) return InvalidArgument("no Kafka node " + std::to_string(id));
   if (node->pid > 0) return FailedPrecondition("Kafka node " + std::to_string(id) + " is running");
+  std::error_code ec;
+  const auto log_size = std::filesystem::file_size(node->log, ec);
   ST_RETURN_IF_ERROR(SpawnNode(*node));
+  // The cluster's metadata alone cannot tell: for the broker session timeout (9 s) after a
+  // kill the old incarnation still counts as registered and in sync.
+  ST_RETURN_IF_ERROR(WaitServing(*node, ec ? 0 : log_size, options_.start_timeout));
   ST_RETURN_IF_ERROR(WaitRegistered(size(), options_.start_timeout));
-  // Caught up: every partition (internal topics included) back to its full in-sync set.
+  // Caught up: every partition (internal topics included) back to its full in-sync set. The
+  // controller takes a stopped or killed node out of the in-sync sets (controlled shutdown,
+  // fencing, or its registering again); it rejoins them as it catches up.
   return WaitInSync({}, options_.start_timeout);
+}
+
+Status KraftCluster::WaitServing(Node& node, uintmax_t log_offset,
+                                 std::chrono::milliseconds timeout) {
+  // KafkaRaftServer logs this (at INFO, which kNodeLog4jConfig keeps) once the broker is
+  // unfenced and listening.
+  static const std::string kStarted = "Kafka Server started";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(node.log);
+    in.seekg(static_cast<std::streamoff>(log_offset));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(kStarted) != std::string::npos) return Status::Ok();
+    }
+    if (Reap(node, 0ms)) {
+      return Internal("Kafka node " + std::to_string(node.id) +
+                      " exited while starting; the end of " + node.log.string() + ":" +
+                      Tail(node.log, 20));
+    }
+    std::this_thread::sleep_for(100ms);  // polling the node's log
+  }
+  return Timeout("Kafka node " + std::to_string(node.id) + " not serving after " +
+                 std::to_string(timeout.count() / 1000) + " s; see " + node.log.string());
 }
 
 void KraftCluster::Stop() {

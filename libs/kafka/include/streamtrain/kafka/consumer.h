@@ -137,6 +137,11 @@ class Consumer {
   class EventLogger;
   class CommitReporter;
   Consumer(ConsumerOptions options, std::unique_ptr<EventLogger> logger);
+  // Creates the librdkafka consumer and subscribes (again, after self-fencing).
+  Status Connect();
+  // A static member fenced by its own rejoin right after a session timeout (a librdkafka
+  // 2.0 bug) gets a new librdkafka consumer under the same instance id; true when it did.
+  bool RecoverFromSelfFencing(int fatal);  // an RdKafka::ErrorCode
 
   ConsumerOptions options_;
   std::unique_ptr<Rebalancer> rebalancer_;

@@ -189,6 +189,8 @@ class KraftCluster {
   Status Prepare();
   Status SpawnNode(Node& node);
   Status WaitRegistered(int expected_brokers, std::chrono::milliseconds timeout) const;
+  // Waits until the node's log, past `log_offset`, says its broker is serving.
+  Status WaitServing(Node& node, uintmax_t log_offset, std::chrono::milliseconds timeout);
   Node* FindNode(int node);
   const Node* FindNode(int node) const;
   // Waits up to `timeout` for a node's JVM to exit; true when it did (reaped).
