@@ -393,7 +393,7 @@ std::map<TopicPartition, int64_t> Consumer::NextOffsets(const std::vector<Messag
   return next;
 }
 
-Status Consumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets) {
+Status Consumer::Commit(const std::map<TopicPartition, int64_t>& next_offsets, bool wait) {
   if (next_offsets.empty()) return Status::Ok();
   // Between a lost session and the rejoin the member has no id. librdkafka would still send
   // the commit, with the old generation; a static member's (group.instance.id) is then
@@ -406,29 +406,18 @@ Status Consumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offset
   for (const auto& [tp, offset] : next_offsets) {
     parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
   }
-  auto code = consumer_->commitSync(parts);
+  auto code = wait ? consumer_->commitSync(parts) : consumer_->commitAsync(parts);
   DeletePartitions(parts);
   if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "commit offsets");
   return Status::Ok();
 }
 
+Status Consumer::CommitSync(const std::map<TopicPartition, int64_t>& next_offsets) {
+  return Commit(next_offsets, /*wait=*/true);
+}
+
 Status Consumer::CommitAsync(const std::map<TopicPartition, int64_t>& next_offsets) {
-  if (next_offsets.empty()) return Status::Ok();
-  // Between a lost session and the rejoin the member has no id. librdkafka would still send
-  // the commit, with the old generation; a static member's (group.instance.id) is then
-  // answered FENCED_INSTANCE_ID, which librdkafka makes fatal.
-  if (consumer_->memberid().empty()) {
-    return Unavailable("commit offsets: not a member of group " + options_.group_id +
-                       " right now (rejoining); nothing committed");
-  }
-  std::vector<RdKafka::TopicPartition*> parts;
-  for (const auto& [tp, offset] : next_offsets) {
-    parts.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, offset));
-  }
-  auto code = consumer_->commitAsync(parts);
-  DeletePartitions(parts);
-  if (code != RdKafka::ERR_NO_ERROR) return internal::KafkaError(code, "commit offsets");
-  return Status::Ok();
+  return Commit(next_offsets, /*wait=*/false);
 }
 
 uint64_t Consumer::FailedCommits() const { return commit_reporter_->failed(); }

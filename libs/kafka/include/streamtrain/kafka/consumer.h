@@ -142,6 +142,7 @@ class Consumer {
   // A static member fenced by its own rejoin right after a session timeout (a librdkafka
   // 2.0 bug) gets a new librdkafka consumer under the same instance id; true when it did.
   bool RecoverFromSelfFencing(int fatal);  // an RdKafka::ErrorCode
+  Status Commit(const std::map<TopicPartition, int64_t>& next_offsets, bool wait);
 
   ConsumerOptions options_;
   std::unique_ptr<Rebalancer> rebalancer_;
