@@ -8,9 +8,11 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -186,6 +188,56 @@ inline void RequireAllRunning(FaultSystem& system) {
                    << p->log().string());
     REQUIRE(!status.has_value());
   }
+}
+
+// The kill schedule of the crash tests (on the mock and on Kafka): every 0.7 to 2 s one of
+// ingest, the trainer and the two replicas, equally often, is killed with kill -9 and started
+// again after up to 0.4 s, until the producer is done and at least `min_kills` kills
+// happened; the whole schedule may take up to `limit` from `since`.
+struct KillTally {
+  std::map<std::string, int> kills;  // by service: ingest, trainer, replica
+  int total = 0;
+  uint64_t max_version_before_trainer_kill = 0;  // for FinishAndVerify
+};
+
+inline KillTally RunKillSchedule(FaultSystem& system, ReplicaWatcher& watcher,
+                                 const StreamProducer& producer, std::mt19937_64& rng,
+                                 int min_kills, std::chrono::steady_clock::time_point since,
+                                 std::chrono::seconds limit) {
+  KillTally tally;
+  while (!producer.done() || tally.total < min_kills) {
+    REQUIRE(std::chrono::steady_clock::now() - since < limit);
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + rng() % 1300));
+    RequireAllRunning(system);
+    uint64_t pick = rng() % 4;  // ingest, trainer, replica 0 or 1: equally often
+    if (pick == 1 && system.trainer().exit_status() == 0) pick = 0;  // it finished the stream
+    const int after_ms = static_cast<int>(rng() % 400);              // dead time before the restart
+    if (pick == 0) {
+      CHECK(system.ingest().Kill9() == 128 + SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+      REQUIRE(system.ingest().Start());
+      ++tally.kills["ingest"];
+    } else if (pick == 1) {
+      tally.max_version_before_trainer_kill =
+          std::max(tally.max_version_before_trainer_kill, watcher.max_version());
+      const int status = system.trainer().Kill9();
+      if (status == 0) continue;  // it had just finished the stream: nothing left to kill
+      CHECK(status == 128 + SIGKILL);
+      std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+      REQUIRE(system.trainer().Start());
+      ++tally.kills["trainer"];
+    } else {
+      const int i = static_cast<int>(pick - 2);
+      watcher.Replace(i, [&] {
+        CHECK(system.replica(i).Kill9() == 128 + SIGKILL);
+        std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
+        REQUIRE(system.replica(i).Start());
+      });
+      ++tally.kills["replica"];
+    }
+    ++tally.total;
+  }
+  return tally;
 }
 
 // The end of a fault run, once the faults stopped and the producer finished: ingest catches

@@ -61,41 +61,10 @@ TEST_CASE("kill -9 of ingest trainer and replicas on Kafka loses no record and r
   REQUIRE(store.records() > 0);
   REQUIRE(system.trainer().Start());
 
-  std::map<std::string, int> kills;
-  int total_kills = 0;
-  uint64_t max_version_before_trainer_kill = 0;
-  while (!producer.done() || total_kills < kMinKills) {
-    REQUIRE(std::chrono::steady_clock::now() - streaming < 240s);
-    std::this_thread::sleep_for(std::chrono::milliseconds(700 + rng() % 1300));
-    RequireAllRunning(system);
-    uint64_t pick = rng() % 4;  // ingest, trainer, replica 0 or 1: equally often
-    if (pick == 1 && system.trainer().exit_status() == 0) pick = 0;  // it finished the stream
-    const int after_ms = static_cast<int>(rng() % 400);              // dead time before the restart
-    if (pick == 0) {
-      CHECK(system.ingest().Kill9() == 128 + SIGKILL);
-      std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
-      REQUIRE(system.ingest().Start());
-      ++kills["ingest"];
-    } else if (pick == 1) {
-      max_version_before_trainer_kill =
-          std::max(max_version_before_trainer_kill, watcher.max_version());
-      const int status = system.trainer().Kill9();
-      if (status == 0) continue;  // it had just finished the stream: nothing left to kill
-      CHECK(status == 128 + SIGKILL);
-      std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
-      REQUIRE(system.trainer().Start());
-      ++kills["trainer"];
-    } else {
-      const int i = static_cast<int>(pick - 2);
-      watcher.Replace(i, [&] {
-        CHECK(system.replica(i).Kill9() == 128 + SIGKILL);
-        std::this_thread::sleep_for(std::chrono::milliseconds(after_ms));
-        REQUIRE(system.replica(i).Start());
-      });
-      ++kills["replica"];
-    }
-    ++total_kills;
-  }
+  KillTally tally = RunKillSchedule(system, watcher, producer, rng, kMinKills, streaming, 240s);
+  auto& kills = tally.kills;
+  const int total_kills = tally.total;
+  const uint64_t max_version_before_trainer_kill = tally.max_version_before_trainer_kill;
   producer.Join();
   INFO("producer: " << producer.error());
   REQUIRE(producer.error().empty());
