@@ -242,7 +242,6 @@ Result<BatchOutcome> IngestApp::RunOnce() {
   // monitors how far ingest is. Waiting for it cost a broker round trip per batch (about
   // 7 ms on a real broker, most of a record's way from produced to stored at low rates).
   // A failure is harmless: the store deduplicates replays.
-  for (const auto& [tp, next] : next_offsets) uncommitted_[tp] = next;
   Status committed = consumer_->CommitAsync(next_offsets);
   if (!committed.ok()) {
     probe_.CommitFailed();
@@ -294,10 +293,9 @@ Status IngestApp::Run(StopSource& stop) {
       return outcome.status();
     }
   }
-  // A graceful stop leaves the group's committed offsets exact, for lag monitors.
-  if (Status s = consumer_->CommitSync(uncommitted_); !s.ok()) {
-    log->warn("final {} (the store decides where ingest resumes)", s.ToString());
-  }
+  // No final synchronous commit: every batch's offsets were already sent, the store decides
+  // where ingest resumes, and a synchronous commit blocks for as long as the group
+  // coordinator is unreachable (a broker stopped first would hang the shutdown).
   consumer_->Close();
   auto c = counters();
   log->info("stopped: {} consumed, {} stored, {} duplicate, {} rejected, {} lost", c.consumed,

@@ -99,9 +99,7 @@ class IngestApp {
   std::atomic<int64_t> last_poll_ms_{0};
   std::atomic<bool> failed_{false};
   uint64_t rejected_since_report_ = 0;  // loop thread only
-  // Latest next-offset per partition sent with CommitAsync, committed synchronously on stop.
-  std::map<kafka::TopicPartition, int64_t> uncommitted_;  // loop thread only
-  uint64_t commit_failures_seen_ = 0;                     // loop thread only
+  uint64_t commit_failures_seen_ = 0;   // loop thread only
   std::chrono::steady_clock::time_point last_rejection_report_{};
 };
 
