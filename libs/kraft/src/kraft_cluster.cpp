@@ -360,8 +360,7 @@ Status KraftCluster::SpawnNode(Node& node) {
 
 Status KraftCluster::WaitRegistered(int expected_brokers, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  ST_ASSIGN_OR_RETURN(
-      auto admin, AdminClient::Create(bootstrap_, ClientProperties(options_.security.admin_user)));
+  ST_ASSIGN_OR_RETURN(auto admin, Admin());
   std::string last = "no answer";
   while (std::chrono::steady_clock::now() < deadline) {
     for (const auto& n : nodes_) {
@@ -404,10 +403,13 @@ Result<std::unique_ptr<KraftCluster>> KraftCluster::Start(const KraftClusterOpti
   return cluster;
 }
 
+Result<std::unique_ptr<AdminClient>> KraftCluster::Admin() const {
+  return AdminClient::Create(bootstrap_, ClientProperties(options_.security.admin_user));
+}
+
 Status KraftCluster::CreateTopics(const std::vector<TopicSpec>& topics) {
   if (topics.empty()) return Status::Ok();
-  ST_ASSIGN_OR_RETURN(
-      auto admin, AdminClient::Create(bootstrap_, ClientProperties(options_.security.admin_user)));
+  ST_ASSIGN_OR_RETURN(auto admin, Admin());
   ST_RETURN_IF_ERROR(admin->CreateTopics(topics, size(), options_.start_timeout));
   std::vector<std::string> names;
   for (const auto& t : topics) names.push_back(t.name);
@@ -416,16 +418,14 @@ Status KraftCluster::CreateTopics(const std::vector<TopicSpec>& topics) {
 
 Status KraftCluster::CreateAcls(const std::vector<AclSpec>& acls) {
   if (acls.empty()) return Status::Ok();
-  ST_ASSIGN_OR_RETURN(
-      auto admin, AdminClient::Create(bootstrap_, ClientProperties(options_.security.admin_user)));
+  ST_ASSIGN_OR_RETURN(auto admin, Admin());
   return admin->CreateAcls(acls, options_.start_timeout);
 }
 
 Status KraftCluster::WaitInSync(const std::vector<std::string>& topics,
                                 std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  ST_ASSIGN_OR_RETURN(
-      auto admin, AdminClient::Create(bootstrap_, ClientProperties(options_.security.admin_user)));
+  ST_ASSIGN_OR_RETURN(auto admin, Admin());
   std::string last = "no answer";
   while (std::chrono::steady_clock::now() < deadline) {
     auto state = admin->Describe(topics, 2s);
@@ -456,8 +456,7 @@ Status KraftCluster::WaitInSync(const std::vector<std::string>& topics,
 }
 
 Result<int> KraftCluster::LeaderOf(const std::string& topic, int partition) const {
-  ST_ASSIGN_OR_RETURN(
-      auto admin, AdminClient::Create(bootstrap_, ClientProperties(options_.security.admin_user)));
+  ST_ASSIGN_OR_RETURN(auto admin, Admin());
   ST_ASSIGN_OR_RETURN(auto state, admin->Describe({topic}, 10s));
   for (const auto& p : state.partitions) {
     if (p.partition == partition) {

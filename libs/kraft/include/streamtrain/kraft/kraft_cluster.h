@@ -41,6 +41,10 @@
 
 namespace streamtrain::kraft {
 
+namespace internal {
+class AdminClient;
+}
+
 // The Apache Kafka version kafka/pom.xml pins (set by CMake from that file).
 std::string KafkaVersion();
 
@@ -189,6 +193,8 @@ class KraftCluster {
   Status Prepare();
   Status SpawnNode(Node& node);
   Status WaitRegistered(int expected_brokers, std::chrono::milliseconds timeout) const;
+  // A short-lived admin client, logged in as the admin user when secured.
+  Result<std::unique_ptr<internal::AdminClient>> Admin() const;
   // Waits until the node's log, past `log_offset`, says its broker is serving.
   Status WaitServing(Node& node, uintmax_t log_offset, std::chrono::milliseconds timeout);
   Node* FindNode(int node);
