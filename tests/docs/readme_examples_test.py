@@ -136,9 +136,6 @@ def main():
         return 2
     src, bin_dir = (os.path.abspath(p) for p in sys.argv[1:])
     try:
-        for path in (src, bin_dir):
-            if path == "/tmp" or path.startswith("/tmp/"):
-                raise Failure("%s is under /tmp, which this test replaces" % path)
         sh, python = extract(os.path.join(src, "README.md"))
         if subprocess.run(["/usr/bin/python3", "-c", "import confluent_kafka"]).returncode != 0:
             raise Failure("Debian's python3 has no confluent_kafka (python3-confluent-kafka)")
@@ -146,7 +143,8 @@ def main():
         log("FAILED: %s" % e)
         return 1
     enter_private_network([os.path.abspath(__file__), src, bin_dir])
-    setup_private_network(private_tmp=True)
+    # A checkout under /tmp (a CI clone) stays where it is in the test's own /tmp.
+    setup_private_network(private_tmp=True, keep=[src, bin_dir])
     started = time.monotonic()
 
     produced = int(re.search(SH_SHAPE[4], sh, re.M).group(1))

@@ -43,17 +43,34 @@ def enter_private_network(argv):
     os.execvpe("unshare", ["unshare", "--net", "--mount", "--", sys.executable] + argv, env)
 
 
-def setup_private_network(hosts=None, hosts_dir=None, private_tmp=False):
+def setup_private_network(hosts=None, hosts_dir=None, private_tmp=False, keep=()):
     """Inside the namespaces: brings loopback up; optionally gives this namespace a fresh
     /tmp (tmpfs), and an /etc/hosts (written into `hosts_dir`) that maps `hosts`
-    (name -> 127.x.y.z), localhost and this machine's name."""
+    (name -> 127.x.y.z), localhost and this machine's name. The directories in `keep` (a
+    checkout or build under /tmp, say) stay reachable at the same paths in the fresh /tmp."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     # unshare --mount already makes the mounts private; say so anyway, so nothing mounted
     # here can propagate back to the machine.
     subprocess.run(["mount", "--make-rprivate", "/"], check=True)
     if private_tmp:
+        under_tmp = [p for p in keep if p == "/tmp" or p.startswith("/tmp/")]
+        if "/tmp" in under_tmp:
+            raise RuntimeError("cannot keep /tmp itself when replacing it")
+        # Park each kept directory outside /tmp, mount the fresh /tmp, and bind it back.
+        # The parking mounts live in this namespace only; /run holds just empty mount points.
+        parked = []
+        for i, path in enumerate(under_tmp):
+            spot = "/run/streamtrain-keep-%d-%d" % (os.getpid(), i)
+            os.makedirs(spot)
+            subprocess.run(["mount", "--bind", path, spot], check=True)
+            parked.append((path, spot))
         subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777,size=2g", "tmpfs", "/tmp"],
                        check=True)
+        for path, spot in parked:
+            os.makedirs(path, exist_ok=True)
+            subprocess.run(["mount", "--bind", spot, path], check=True)
+            subprocess.run(["umount", spot], check=True)
+            os.rmdir(spot)
     if hosts is not None:
         path = os.path.join(hosts_dir, "hosts")
         lines = ["127.0.0.1 localhost %s" % os.uname().nodename, "::1 localhost ip6-localhost"]
