@@ -1,4 +1,4 @@
-# The plots of streamtrain_bench_deploy (bench/README.md): the served model's prequential
+# The plots of streamtrain_bench_deploy (bench/README.md; deploy_thesis.png too): the served model's prequential
 # accuracy over the last 1,000 records per configuration (left), and the bytes each
 # configuration published per iteration against the accuracy it served (right). The
 # benchmark runs it; to redraw from the committed CSVs:
@@ -21,7 +21,9 @@ label(c) = c eq 'initial' ? 'initial model, never updated' : c eq 'dense' ? 'den
 dash(c) = strstrt(c, 'shadow') > 0 ? 2 : (c eq 'initial' ? 3 : 1)
 colour(c) = c eq 'initial' ? '#000000' : c eq 'dense' ? '#666666' : c eq 'none' ? '#1b9e77' : \
   strstrt(c, 'topk-1%') ? '#d95f02' : strstrt(c, 'topk-0.1%') ? '#7570b3' : \
-  strstrt(c, 'topk-0.01%') ? '#e7298a' : strstrt(c, 'randomk') ? '#66a61e' : '#e6ab02'
+  strstrt(c, 'topk-0.01%') ? '#e7298a' : strstrt(c, 'randomk') ? '#66a61e' : \
+  strstrt(c, 'dpu-1%') ? '#a6761d' : strstrt(c, 'dpu-0.1%') ? '#1f78b4' : \
+  strstrt(c, 'dpu-0.01%') ? '#b2182b' : '#e6ab02'
 only(c, col) = strcol(1) eq c ? column(col) : NaN
 
 set multiplot layout 1,2
