@@ -26,6 +26,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -34,8 +35,10 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "deploy_report.h"
@@ -87,6 +90,7 @@ struct BenchOptions {
   uint64_t initial_epochs = 10;
   std::string scope = "tensor";
   int threads = 1;
+  int jobs = 1;       // configurations run at once
   uint64_t seed = 1;  // the models' initial weights, the trainer's sampling, random-k
   fs::path out = STREAMTRAIN_BENCH_RESULTS_DIR;
   fs::path scratch;  // where a private directory holds the store and checkpoints; empty: out/tmp
@@ -337,6 +341,7 @@ std::string Command(const BenchOptions& o) {
       "--initial-epochs {} --scope {} --threads {}",
       o.thesis() ? " --protocol thesis" : "", Join(o.configs, ","), o.stream_records,
       o.initial_records, o.initial_epochs, o.scope, o.threads);
+  if (o.jobs != 1) cmd += fmt::format(" --jobs {}", o.jobs);
   if (o.seed != BenchOptions{}.seed) cmd += fmt::format(" --seed {}", o.seed);
   if (o.out != BenchOptions{}.out) cmd += " --out " + o.out.string();
   return cmd;
@@ -402,19 +407,39 @@ Status Run(const BenchOptions& options) {
     results.push_back(std::move(initial));
   }
 
-  for (const ConfigSpec& spec : specs) {
-    ST_ASSIGN_OR_RETURN(ConfigResult r,
-                        RunConfig(spec, options, store, initial_dir, scratch / spec.name, test));
-    std::cerr << fmt::format(
-        "{}: {} iterations in {:.1f} s ({:.2f} ms/iteration, publish {:.3f}); {:.0f} bytes and "
-        "{:.1f} coordinates per iteration; prequential accuracy trainer {:.4f}, served {:.4f}; "
-        "served test accuracy {:.4f}\n",
-        r.spec.name, r.iterations, r.training_s, r.PerIteration(r.training_s) * 1e3,
-        r.PerIteration(r.publish_s) * 1e3, r.PerIteration(static_cast<double>(r.bytes)),
-        r.PerIteration(static_cast<double>(r.coordinates)), r.trainer.cumulative_accuracy,
-        r.served.cumulative_accuracy, r.served_test_accuracy);
-    results.push_back(std::move(r));
-    fs::remove_all(scratch / spec.name, ec);
+  // Configurations are independent (each its own copy of the checkpoint, mock cluster and
+  // registry; the store is read concurrently): --jobs of them run at once, each on
+  // --threads intra-op threads, and the table keeps the order they were given in.
+  std::vector<std::optional<Result<ConfigResult>>> runs(specs.size());
+  std::atomic<size_t> next{0};
+  std::mutex print;
+  auto worker = [&] {
+    for (size_t i = next++; i < specs.size(); i = next++) {
+      const ConfigSpec& spec = specs[i];
+      runs[i] = RunConfig(spec, options, store, initial_dir, scratch / spec.name, test);
+      std::error_code remove_error;
+      fs::remove_all(scratch / spec.name, remove_error);
+      if (!runs[i]->ok()) continue;
+      const ConfigResult& r = **runs[i];
+      std::lock_guard lock(print);
+      std::cerr << fmt::format(
+          "{}: {} iterations in {:.1f} s ({:.2f} ms/iteration, publish {:.3f}); {:.0f} bytes and "
+          "{:.1f} coordinates per iteration; prequential accuracy trainer {:.4f}, served {:.4f}; "
+          "served test accuracy {:.4f}\n",
+          r.spec.name, r.iterations, r.training_s, r.PerIteration(r.training_s) * 1e3,
+          r.PerIteration(r.publish_s) * 1e3, r.PerIteration(static_cast<double>(r.bytes)),
+          r.PerIteration(static_cast<double>(r.coordinates)), r.trainer.cumulative_accuracy,
+          r.served.cumulative_accuracy, r.served_test_accuracy);
+    }
+  };
+  {
+    std::vector<std::jthread> workers;
+    for (int j = 1; j < options.jobs; ++j) workers.emplace_back(worker);
+    worker();
+  }
+  for (auto& run : runs) {
+    ST_RETURN_IF_ERROR(run->status());
+    results.push_back(std::move(**run));
   }
 
   // Exact top-k and the sampled threshold choose the same k coordinates (ties to the lower
@@ -589,6 +614,11 @@ int main(int argc, char** argv) {
   app.add_option("--scope", options.scope, "Where k is counted: tensor|global")
       ->capture_default_str();
   app.add_option("--threads", options.threads, "LibTorch intra-op threads")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--jobs", options.jobs,
+                 "Configurations run at once (each on --threads threads; timings then share "
+                 "the CPUs)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--seed", options.seed, "Seed of the models' weights, sampling and random-k")
