@@ -200,7 +200,10 @@ TEST_CASE(
   REQUIRE(producer.error().empty());
   // Every message the producer had acknowledged is in the topic (else the loss is the
   // broker's, not ingest's).
-  const uint64_t in_topic = MessagesInTopic(cluster->bootstraps(), "records", kRecordPartitions);
+  const auto topic_messages = MessagesInTopic(cluster->bootstraps(), "records", kRecordPartitions);
+  INFO("records topic: " << topic_messages.status().ToString());
+  REQUIRE(topic_messages.ok());
+  const uint64_t in_topic = *topic_messages;
   CHECK(in_topic == stream.size());
   const RunSummary summary =
       FinishAndVerify(system, watcher, store, stream, stop_after, std::nullopt);

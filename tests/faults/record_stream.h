@@ -155,14 +155,27 @@ class StreamProducer {
 
 // Messages the records topic holds (sum over `partitions` of high - low watermark): what
 // the broker acknowledged and kept, to tell a record lost before ingest from one lost by it.
-inline uint64_t MessagesInTopic(const std::string& brokers, const std::string& topic,
-                                int partitions) {
-  auto reader = kafka::PartitionReader::Create({.client = {.brokers = brokers}});
-  if (!reader.ok()) return 0;
+// Right after a fault heals, a partition's leader may be moving or its broker reconnecting:
+// a partition whose watermarks cannot be read yet is asked again until `limit`, and one
+// still unreadable then is an error that names it, never a silent zero.
+inline Result<uint64_t> MessagesInTopic(const std::string& brokers, const std::string& topic,
+                                        int partitions, std::chrono::seconds limit = 60s) {
+  ST_ASSIGN_OR_RETURN(auto reader,
+                      kafka::PartitionReader::Create({.client = {.brokers = brokers}}));
+  const auto deadline = std::chrono::steady_clock::now() + limit;
   uint64_t total = 0;
   for (int p = 0; p < partitions; ++p) {
-    auto marks = (*reader)->QueryWatermarks({topic, p}, 10s);
-    if (marks.ok()) total += static_cast<uint64_t>(marks->high - marks->low);
+    while (true) {
+      auto marks = reader->QueryWatermarks({topic, p}, 10s);
+      if (marks.ok()) {
+        total += static_cast<uint64_t>(marks->high - marks->low);
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return marks.status().WithContext(topic + "[" + std::to_string(p) + "] watermarks");
+      }
+      std::this_thread::sleep_for(200ms);  // the leader or its connection is coming back
+    }
   }
   return total;
 }

@@ -193,7 +193,10 @@ TEST_CASE("leader kills a rolling restart and a paused node lose no record and r
   RequireAllRunning(system);
   // Every message the producer had acknowledged is in the topic (else the loss is the
   // cluster's, not ingest's).
-  const uint64_t in_topic = MessagesInTopic(kafka->bootstrap(), "records", kRecordPartitions);
+  const auto topic_messages = MessagesInTopic(kafka->bootstrap(), "records", kRecordPartitions);
+  INFO("records topic: " << topic_messages.status().ToString());
+  REQUIRE(topic_messages.ok());
+  const uint64_t in_topic = *topic_messages;
   CHECK(in_topic == stream.size());
 
   const RunSummary summary =

@@ -69,7 +69,10 @@ TEST_CASE("kill -9 of ingest trainer and replicas on Kafka loses no record and r
   INFO("producer: " << producer.error());
   REQUIRE(producer.error().empty());
   const uint64_t stored_at_last_kill = store.records();
-  const uint64_t in_topic = MessagesInTopic(kafka->bootstrap(), "records", kRecordPartitions);
+  const auto topic_messages = MessagesInTopic(kafka->bootstrap(), "records", kRecordPartitions);
+  INFO("records topic: " << topic_messages.status().ToString());
+  REQUIRE(topic_messages.ok());
+  const uint64_t in_topic = *topic_messages;
   CHECK(in_topic == stream.size());
 
   const RunSummary summary =
