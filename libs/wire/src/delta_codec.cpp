@@ -264,7 +264,7 @@ Status ReadTensorsV2(ByteReader& r, uint64_t k, std::span<const TensorRange> lay
   if (k > *n) return Corrupt(where + "more changes than the layout's " + std::to_string(*n));
   const uint64_t value_bytes = k * ValueBytes(d.header.value_encoding);
   uint8_t code = 0;
-  if (value_bytes > r.remaining() || !r.ReadU8(&code)) return Corrupt(where + "truncated");
+  if (!r.ReadU8(&code) || value_bytes > r.remaining()) return Corrupt(where + "truncated");
   if (!internal::ValidIndexCode(code, internal::kMaxLowBitsV2)) {
     return Corrupt(where + "unknown index code " + std::to_string(code));
   }
