@@ -47,8 +47,7 @@ Status Run(const BenchOptions& options) {
   if (models.empty()) return InvalidArgument("--models: lenet5, resnet18, resnet50");
   std::vector<Row> rows;
   for (const ModelLayout& model : models) {
-    std::vector<wire::TensorRange> layout;
-    for (const sparse::TensorRange& t : model.tensors) layout.push_back({t.offset, t.size});
+    const std::vector<wire::TensorRange> layout = WireLayout(model);
     std::vector<float> params = Gaussian(model.size, 1.0f, 3);
     const uint64_t digest_before = DigestParameters(params);
     const std::vector<float> base = Gaussian(model.size, 0.01f, 1);
@@ -65,7 +64,7 @@ Status Run(const BenchOptions& options) {
         wire::Delta delta = ToDelta(update, model, encoding);
         ST_ASSIGN_OR_RETURN(delta.header.digest_after,
                             wire::DigestAfterApply(delta, layout, params, digest_before));
-        ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta));
+        ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta, {.layout = layout}));
         // The values the delta overwrites, to put back after each run.
         std::vector<float> saved;
         for (const sparse::TensorUpdate& t : update.tensors) {
@@ -86,7 +85,7 @@ Status Run(const BenchOptions& options) {
           restore();
           digest = digest_before;
           start = BenchClock::now();
-          ST_ASSIGN_OR_RETURN(wire::Delta decoded, wire::DecodeDelta(bytes));
+          ST_ASSIGN_OR_RETURN(wire::Delta decoded, wire::DecodeDelta(bytes, {.layout = layout}));
           ST_RETURN_IF_ERROR(wire::ApplyDelta(decoded, layout, params, &digest));
           const double da = Millis(BenchClock::now() - start);
           restore();

@@ -3,9 +3,10 @@
 // 0.01%, encodings f32 new values and f16 increments: encodes the exact top-k update of a
 // Gaussian residual (per-tensor k) and compares its size with k x value bits + log2 C(N, k)
 // summed over tensors (wire::EntropyBoundBits), the target being at most 1.1x that
-// plus a 64-byte header. Reads each tensor's index code back from the bytes
-// (docs/wire-format.md) to say which coding the encoder picked. Writes delta_size.md, .csv,
-// delta_size_tensors.csv (one row per tensor) and .png into --out. Sizes are deterministic.
+// plus a 64-byte header. Reads the message's index code back from the bytes
+// (docs/wire-format.md, format v2: one code over the whole layout) to say which coding the
+// encoder picked. Writes delta_size.md, .csv, delta_size_tensors.csv (one row per tensor)
+// and .png into --out. Sizes are deterministic.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -27,35 +28,20 @@ struct BenchOptions {
   fs::path out = STREAMTRAIN_BENCH_RESULTS_DIR;
 };
 
-// Each tensor's index code byte (0x00 bitmap, 0x80 | l Elias-Fano), read from the encoded
-// message as docs/wire-format.md lays it out.
-std::vector<uint8_t> IndexCodes(const std::string& bytes, const wire::Delta& delta) {
-  size_t p = 24;
-  auto varint = [&] {
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-      const auto b = static_cast<uint8_t>(bytes[p++]);
-      v |= uint64_t{b & 0x7fu} << shift;
-      if ((b & 0x80) == 0) return v;
+// The message's index code byte (0x00 bitmap, 0x80 | l Elias-Fano), read from the encoded
+// v2 message as docs/wire-format.md lays it out.
+uint8_t IndexCode(const std::string& bytes, const wire::Delta& delta) {
+  size_t p = 24;  // magic, version, flags, encoding, model id length, digest, fingerprint
+  for (int i = 0; i < 4; ++i) {  // sequence, gap, time, k
+    while ((static_cast<uint8_t>(bytes[p++]) & 0x80) != 0) {
     }
-  };
-  for (int i = 0; i < 4; ++i) varint();  // sequence, gap, time, tensor count
-  p += delta.header.model_id.size();
-  const uint64_t value_bytes =
-      static_cast<uint64_t>(wire::ValueBits(delta.header.value_encoding) / 8);
-  std::vector<uint8_t> codes;
-  for (size_t t = 0; t < delta.tensors.size(); ++t) {
-    varint();
-    const uint64_t n = varint();
-    const uint64_t k = varint();
-    const auto code = static_cast<uint8_t>(bytes[p++]);
-    codes.push_back(code);
-    const uint64_t l = code & 0x7fu;
-    const uint64_t index_bytes =
-        code == 0 ? (n + 7) / 8 : (k == 0 ? 0 : (k * l + k + ((n - 1) >> l) + 7) / 8);
-    p += index_bytes + k * value_bytes;
   }
-  return codes;
+  p += delta.header.model_id.size();
+  return static_cast<uint8_t>(bytes[p]);
+}
+
+std::string CodeName(uint8_t code) {
+  return code == 0 ? "bitmap" : fmt::format("EF, {} low bits", code & 0x7f);
 }
 
 struct Row {
@@ -67,7 +53,7 @@ struct Row {
   uint64_t k = 0;
   uint64_t bytes = 0;
   double bound_bytes = 0;
-  int elias_fano = 0, bitmap = 0;
+  uint8_t index_code = 0;
   double Target() const { return kTargetFactor * bound_bytes + kTargetHeaderBytes; }
   std::string Result() const { return static_cast<double>(bytes) <= Target() ? "met" : "missed"; }
   double Dense() const { return static_cast<double>(n) * 4.0; }
@@ -77,9 +63,10 @@ Status Run(const BenchOptions& options) {
   const auto models = Layouts(options.models);
   if (models.empty()) return InvalidArgument("--models: lenet5, resnet18, resnet50");
   std::vector<Row> rows;
-  std::string tensor_csv = "model,ratio,encoding,tensor,n,k,index_code,elias_fano_low_bits\n";
+  std::string tensor_csv = "model,ratio,encoding,tensor,n,k,bound_bytes\n";
   for (const ModelLayout& model : models) {
     const std::vector<float> base = Gaussian(model.size, 1.0f, 1);
+    const std::vector<wire::TensorRange> layout = WireLayout(model);
     for (double ratio : options.ratios) {
       ST_ASSIGN_OR_RETURN(
           auto sparsifier,
@@ -89,7 +76,7 @@ Status Run(const BenchOptions& options) {
       const sparse::SparseUpdate update = sparsifier->Select(residual, 0);
       for (auto encoding : {wire::ValueEncoding::kF32New, wire::ValueEncoding::kF16Increment}) {
         const wire::Delta delta = ToDelta(update, model, encoding);
-        ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta));
+        ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta, {.layout = layout}));
         Row r{.model = model.name,
               .n = model.size,
               .tensors = model.tensors.size(),
@@ -97,20 +84,17 @@ Status Run(const BenchOptions& options) {
               .encoding = encoding == wire::ValueEncoding::kF32New ? "f32 new" : "f16 increment",
               .k = update.size(),
               .bytes = bytes.size()};
-        const std::vector<uint8_t> codes = IndexCodes(bytes, delta);
-        for (size_t t = 0; t < delta.tensors.size(); ++t) {
-          const wire::DeltaTensor& d = delta.tensors[t];
-          r.bound_bytes +=
+        r.index_code = IndexCode(bytes, delta);
+        for (const wire::DeltaTensor& d : delta.tensors) {
+          const double bound =
               wire::EntropyBoundBits(d.tensor_size, d.indices.size(), wire::ValueBits(encoding)) /
               8.0;
-          (codes[t] == 0 ? r.bitmap : r.elias_fano) += 1;
-          tensor_csv += fmt::format("{},{},{},{},{},{},{},{}\n", model.name, ratio, r.encoding,
-                                    d.tensor_index, d.tensor_size, d.indices.size(),
-                                    codes[t] == 0 ? "bitmap" : "elias-fano",
-                                    codes[t] == 0 ? -1 : static_cast<int>(codes[t] & 0x7f));
+          r.bound_bytes += bound;
+          tensor_csv += fmt::format("{},{},{},{},{},{},{:.1f}\n", model.name, ratio, r.encoding,
+                                    d.tensor_index, d.tensor_size, d.indices.size(), bound);
         }
         // The decoder must give back what was encoded (the sizes mean nothing otherwise).
-        ST_ASSIGN_OR_RETURN(wire::Delta decoded, wire::DecodeDelta(bytes));
+        ST_ASSIGN_OR_RETURN(wire::Delta decoded, wire::DecodeDelta(bytes, {.layout = layout}));
         if (decoded.tensors.size() != delta.tensors.size())
           return Internal("round trip lost tensors");
         rows.push_back(r);
@@ -119,11 +103,11 @@ Status Run(const BenchOptions& options) {
   }
   std::vector<std::vector<std::string>> cells = {
       {"model", "N", "tensors", "ratio", "values", "k", "bytes", "bound bytes", "bytes / bound",
-       "target bytes (1.1 x bound + 64)", "result", "index codes", "dense bytes (N x 4)",
+       "target bytes (1.1 x bound + 64)", "result", "index code", "dense bytes (N x 4)",
        "compression"}};
   std::string csv =
       "model,n,tensors,ratio,encoding,k,bytes,bound_bytes,bytes_over_bound,target_bytes,result,"
-      "elias_fano_tensors,bitmap_tensors,dense_bytes,compression\n";
+      "index_code,elias_fano_low_bits,dense_bytes,compression\n";
   std::string verdict;
   for (const Row& r : rows) {
     const double b = static_cast<double>(r.bytes);
@@ -131,13 +115,13 @@ Status Run(const BenchOptions& options) {
                      fmt::format("{}%", r.ratio * 100), r.encoding,
                      FormatNumber(static_cast<double>(r.k), 0), FormatNumber(b, 0),
                      FormatNumber(r.bound_bytes, 0), FormatNumber(b / r.bound_bytes, 3),
-                     FormatNumber(r.Target(), 0), r.Result(),
-                     fmt::format("EF {} / bitmap {}", r.elias_fano, r.bitmap),
+                     FormatNumber(r.Target(), 0), r.Result(), CodeName(r.index_code),
                      FormatNumber(r.Dense(), 0), FormatNumber(r.Dense() / b, 1) + "x"});
-    csv += fmt::format("{},{},{},{},{},{},{},{:.1f},{:.4f},{:.1f},{},{},{},{:.0f},{:.2f}\n",
-                       r.model, r.n, r.tensors, r.ratio, CsvField(r.encoding), r.k, r.bytes,
-                       r.bound_bytes, b / r.bound_bytes, r.Target(), r.Result(), r.elias_fano,
-                       r.bitmap, r.Dense(), r.Dense() / b);
+    csv += fmt::format(
+        "{},{},{},{},{},{},{},{:.1f},{:.4f},{:.1f},{},{},{},{:.0f},{:.2f}\n", r.model, r.n,
+        r.tensors, r.ratio, CsvField(r.encoding), r.k, r.bytes, r.bound_bytes, b / r.bound_bytes,
+        r.Target(), r.Result(), r.index_code == 0 ? "bitmap" : "elias-fano",
+        r.index_code == 0 ? -1 : static_cast<int>(r.index_code & 0x7f), r.Dense(), r.Dense() / b);
     if (r.Result() != "met") {
       verdict += fmt::format("- missed: {} ratio {}% {}: {} bytes, {} over the target\n", r.model,
                              r.ratio * 100, r.encoding, r.bytes, FormatNumber(b - r.Target(), 0));
@@ -162,9 +146,11 @@ Status Run(const BenchOptions& options) {
       "max(1, round(ratio x size))) of a Gaussian residual, as a `wire::Delta` with model id "
       "= the model name, no HMAC, encoded with `EncodeDelta`. `bound bytes` is the sum over "
       "tensors of `EntropyBoundBits(N_t, k_t, value bits)` / 8; the target is 1.1 x bound + "
-      "64 bytes for the whole message, whose header, CRC and per-tensor headers all count "
-      "against it. `index codes` counts the tensors the encoder coded with Elias-Fano (EF) "
-      "and with a bitmap (read back from the bytes; per tensor in delta_size_tensors.csv). "
+      "64 bytes for the whole message, whose header, index code and CRC all count against "
+      "it. Format v2 (docs/wire-format.md): one index code over the concatenated parameter "
+      "vector, no per-tensor framing; the layout (from the fingerprint) splits it back. "
+      "`index code` is the code the encoder picked, read back from the bytes (Elias-Fano "
+      "with its low bits, or a bitmap); per-tensor k and bounds in delta_size_tensors.csv. "
       "`compression` is dense bytes (N x 4) over the delta's bytes.\n",
       UtcNow(), AvailableCpus(), CpuModel(), met, rows.size(), verdict, table,
       plot.empty() ? "\n![bytes per iteration against the bound](delta_size.png)\n\n"

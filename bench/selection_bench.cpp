@@ -119,8 +119,9 @@ Status Run(const BenchOptions& options) {
               const auto encoding =
                   e == 0 ? wire::ValueEncoding::kF32New : wire::ValueEncoding::kF16Increment;
               const wire::Delta delta = ToDelta(selected, model, encoding);
+              const std::vector<wire::TensorRange> layout = WireLayout(model);
               start = BenchClock::now();
-              ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta));
+              ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta, {.layout = layout}));
               enc_ms[e].push_back(Millis(BenchClock::now() - start));
             }
           }

@@ -126,6 +126,13 @@ inline double FloorPassMs(std::vector<float>& x, float a) {
 
 // The update of one iteration as a wire::Delta (indices within each tensor; empty tensors
 // left out), values taken from `update` as they are.
+// The layout as the wire codec takes it (EncodeOptions/DecodeOptions::layout).
+inline std::vector<wire::TensorRange> WireLayout(const ModelLayout& layout) {
+  std::vector<wire::TensorRange> out;
+  for (const sparse::TensorRange& t : layout.tensors) out.push_back({t.offset, t.size});
+  return out;
+}
+
 inline wire::Delta ToDelta(const sparse::SparseUpdate& update, const ModelLayout& layout,
                            wire::ValueEncoding encoding) {
   wire::Delta delta;

@@ -304,8 +304,11 @@ DeltaFollower::Next DeltaFollower::OnDelta(const kafka::Message& m, bool* change
   deploy::ReplicaState& target = staging_ ? *staging_ : *served_;
   // Decoded here rather than by ReplicaState::OnDelta to keep the error code, which tells
   // an unsigned delta from a forged one.
-  Result<wire::Delta> decoded = wire::DecodeDelta(m.payload(), {.hmac_key = options_.hmac_key});
-  if (!decoded.ok()) {
+  Result<wire::Delta> decoded = wire::DecodeDelta(
+      m.payload(), {.hmac_key = options_.hmac_key, .layout = target.options().layout});
+  std::optional<deploy::DeltaResult> by_header;
+  if (!decoded.ok()) by_header = target.OnUndecodedDelta(m.payload());
+  if (!decoded.ok() && !by_header) {
     probe_.Corrupt(Topic::kDeltas);
     if (auto failure = SignatureFailureOf(decoded.status())) {
       probe_.SignatureRejected(Topic::kDeltas, *failure);
@@ -313,7 +316,7 @@ DeltaFollower::Next DeltaFollower::OnDelta(const kafka::Message& m, bool* change
     Log()->warn("delta at offset {} rejected: {}", m.offset(), decoded.status().ToString());
     return Next::kContinue;
   }
-  const deploy::DeltaResult r = target.OnDecodedDelta(*decoded);
+  const deploy::DeltaResult r = by_header ? *by_header : target.OnDecodedDelta(*decoded);
   bool failed = false;
   switch (r.outcome) {
     case deploy::DeltaOutcome::kApplied:

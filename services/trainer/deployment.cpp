@@ -178,9 +178,9 @@ Result<std::optional<uint64_t>> DeploymentSink::NewestOn(const std::string& topi
     for (const auto& message : batch) {
       if (message.key() != options_.model_id) continue;
       if (deltas) {
-        auto delta = wire::DecodeDelta(message.payload(), {.hmac_key = options_.hmac_key});
-        if (delta.ok() && delta->header.model_id == options_.model_id) {
-          newest = std::max(newest.value_or(0), delta->header.sequence);
+        auto header = wire::PeekDeltaHeader(message.payload(), {.hmac_key = options_.hmac_key});
+        if (header.ok() && header->model_id == options_.model_id) {
+          newest = std::max(newest.value_or(0), header->sequence);
         }
       } else {
         auto chunk = wire::PeekSnapshotChunk(message.payload());
@@ -418,7 +418,8 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   wire::Delta delta = BuildDelta(update, train_feedback, version);
   ST_ASSIGN_OR_RETURN(delta.header.digest_after,
                       wire::DigestAfterApply(delta, layout_, served_, served_digest_));
-  ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta, {.hmac_key = options_.hmac_key}));
+  ST_ASSIGN_OR_RETURN(std::string bytes,
+                      wire::EncodeDelta(delta, {.hmac_key = options_.hmac_key, .layout = layout_}));
   if (bytes.size() > kMaxDeltaBytes) {
     return ResourceExhausted("deploy: a delta of " + std::to_string(bytes.size()) +
                              " bytes does not fit a Kafka message (1 MB); lower --ratio or "
@@ -426,7 +427,7 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   }
   // Invariant 4: the served copy changes only through the bytes the replicas receive.
   ST_ASSIGN_OR_RETURN(wire::Delta decoded,
-                      wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key}));
+                      wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key, .layout = layout_}));
   uint64_t digest = served_digest_;
   if (train_feedback) {
     // Whatever rounding kept out of the served copy (f16/bf16 increments, or float

@@ -103,9 +103,9 @@ TEST_CASE("replica state classifies out of sequence and bad deltas", "[deploy]")
     REQUIRE(state.OnDelta(second).outcome == DeltaOutcome::kApplied);
   }
   SECTION("a digest mismatch leaves the values as they were") {
-    wire::Delta d = *wire::DecodeDelta(second);
+    wire::Delta d = *wire::DecodeDelta(second, {.layout = trainer.layout()});
     d.header.digest_after ^= 0x5a5a;
-    DeltaResult r = state.OnDelta(*wire::EncodeDelta(d));
+    DeltaResult r = state.OnDelta(*wire::EncodeDelta(d, {.layout = trainer.layout()}));
     REQUIRE(r.outcome == DeltaOutcome::kDigestMismatch);
     REQUIRE(r.reason.find("digest") != std::string::npos);
     unchanged();
@@ -113,27 +113,45 @@ TEST_CASE("replica state classifies out of sequence and bad deltas", "[deploy]")
     REQUIRE(state.digest() == DigestParameters(state.params()));
   }
   SECTION("another model id is ignored") {
-    wire::Delta d = *wire::DecodeDelta(second);
+    wire::Delta d = *wire::DecodeDelta(second, {.layout = trainer.layout()});
     d.header.model_id = "other";
-    REQUIRE(state.OnDelta(*wire::EncodeDelta(d)).outcome == DeltaOutcome::kWrongModel);
+    REQUIRE(state.OnDelta(*wire::EncodeDelta(d, {.layout = trainer.layout()})).outcome ==
+            DeltaOutcome::kWrongModel);
     unchanged();
   }
   SECTION("another layout is rejected") {
-    wire::Delta d = *wire::DecodeDelta(second);
+    wire::Delta d = *wire::DecodeDelta(second, {.layout = trainer.layout()});
     d.header.layout_fingerprint ^= 1;
-    REQUIRE(state.OnDelta(*wire::EncodeDelta(d)).outcome == DeltaOutcome::kLayoutMismatch);
+    REQUIRE(state.OnDelta(*wire::EncodeDelta(d, {.layout = trainer.layout()})).outcome ==
+            DeltaOutcome::kLayoutMismatch);
     unchanged();
   }
+  SECTION("a v2 delta of a larger layout is a layout mismatch, not corrupt") {
+    // Split over the replica's layout its indices run past the end; the header decides.
+    wire::Delta d = *wire::DecodeDelta(second, {.layout = trainer.layout()});
+    d.header.layout_fingerprint ^= 1;
+    std::vector<wire::TensorRange> larger = trainer.layout();
+    larger.back().size *= 4;
+    d.tensors.back().tensor_size = larger.back().size;
+    d.tensors.back().indices.back() = static_cast<uint32_t>(larger.back().size - 1);
+    const std::string bytes = *wire::EncodeDelta(d, {.layout = larger});
+    REQUIRE_FALSE(wire::DecodeDelta(bytes, {.layout = trainer.layout()}).ok());
+    REQUIRE(state.OnDelta(bytes).outcome == DeltaOutcome::kLayoutMismatch);
+    unchanged();
+    REQUIRE(state.OnDelta(second).outcome == DeltaOutcome::kApplied);
+  }
   SECTION("a tensor that does not fit the layout is corrupt") {
-    wire::Delta d = *wire::DecodeDelta(second);
-    d.tensors.back().tensor_index = 42;
-    REQUIRE(state.OnDelta(*wire::EncodeDelta(d)).outcome == DeltaOutcome::kCorrupt);
+    wire::Delta d = *wire::DecodeDelta(second, {.layout = trainer.layout()});
+    d.tensors.back().tensor_index = 42;  // only v1 can say so: v2 takes tensors from the layout
+    const std::string v1 = *wire::EncodeDelta(d, {.version = wire::kDeltaFormatVersionV1});
+    REQUIRE(state.OnDelta(v1).outcome == DeltaOutcome::kCorrupt);
     unchanged();
   }
   SECTION("a base sequence other than the applied version is corrupt") {
-    wire::Delta d = *wire::DecodeDelta(second);
+    wire::Delta d = *wire::DecodeDelta(second, {.layout = trainer.layout()});
     d.header.base_sequence = 0;
-    REQUIRE(state.OnDelta(*wire::EncodeDelta(d)).outcome == DeltaOutcome::kCorrupt);
+    REQUIRE(state.OnDelta(*wire::EncodeDelta(d, {.layout = trainer.layout()})).outcome ==
+            DeltaOutcome::kCorrupt);
     unchanged();
   }
   SECTION("unsigned deltas are rejected when a key is configured") {
@@ -156,7 +174,9 @@ TEST_CASE("replica state classifies out of sequence and bad deltas", "[deploy]")
     SimulatedTrainer signed_trainer("fashion", 2, "k");
     REQUIRE(keyed.LoadSnapshot(Assemble(signed_trainer.Snapshot(0))).ok());
     const std::string genuine = signed_trainer.NextDelta();
-    const std::string forged = *wire::EncodeDelta(*wire::DecodeDelta(genuine), {.hmac_key = "x"});
+    const std::string forged =
+        *wire::EncodeDelta(*wire::DecodeDelta(genuine, {.layout = signed_trainer.layout()}),
+                           {.hmac_key = "x", .layout = signed_trainer.layout()});
     const uint64_t digest = keyed.digest();
     DeltaResult r = keyed.OnDelta(forged);
     REQUIRE(r.outcome == DeltaOutcome::kCorrupt);

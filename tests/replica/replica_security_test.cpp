@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <optional>
+#include <span>
 #include <thread>
 
 #include "../support/hyperplane_store.h"
@@ -50,10 +51,11 @@ double Metric(prometheus::Registry& registry, const std::string& name,
 }
 
 // Re-signs a delta with `key` (none: unsigned), as an attacker or a misconfigured trainer.
-std::string Resign(const std::string& bytes, std::optional<std::string> key) {
-  auto delta = wire::DecodeDelta(bytes);
+std::string Resign(const std::string& bytes, std::optional<std::string> key,
+                   std::span<const wire::TensorRange> layout) {
+  auto delta = wire::DecodeDelta(bytes, {.layout = layout});
   REQUIRE(delta.ok());
-  auto out = wire::EncodeDelta(*delta, {.hmac_key = std::move(key)});
+  auto out = wire::EncodeDelta(*delta, {.hmac_key = std::move(key), .layout = layout});
   REQUIRE(out.ok());
   return *out;
 }
@@ -156,8 +158,9 @@ TEST_CASE("a keyed replica rejects unsigned and forged messages and counts them 
   SimulatedTrainer trainer("fashion", 5, std::string(kKey));
   for (const auto& chunk : trainer.Snapshot(0, kOneChunk)) produce("model.snapshots", chunk);
   const std::string first = trainer.NextDelta();
-  produce("model.deltas", Resign(first, std::nullopt));                     // unsigned
-  produce("model.deltas", Resign(first, "attacker-key-0123456789abcdef"));  // forged
+  produce("model.deltas", Resign(first, std::nullopt, trainer.layout()));  // unsigned
+  produce("model.deltas",
+          Resign(first, "attacker-key-0123456789abcdef", trainer.layout()));  // forged
   produce("model.deltas", first);
   produce("model.deltas", trainer.NextDelta());
   REQUIRE(producer->Flush(30s).ok());

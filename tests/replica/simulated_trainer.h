@@ -110,9 +110,9 @@ class SimulatedTrainer {
       d.tensors.push_back(std::move(tensor));
     }
     d.header.digest_after = *wire::DigestAfterApply(d, layout_, params_, digest_);
-    std::string bytes = *wire::EncodeDelta(d, {.hmac_key = hmac_key_});
+    std::string bytes = *wire::EncodeDelta(d, {.hmac_key = hmac_key_, .layout = layout_});
     // Invariant 4: apply exactly what was published.
-    wire::Delta decoded = *wire::DecodeDelta(bytes);
+    wire::Delta decoded = *wire::DecodeDelta(bytes, {.layout = layout_});
     Status applied = wire::ApplyDelta(decoded, layout_, params_, &digest_);
     if (!applied.ok()) throw std::runtime_error(applied.ToString());
     version_ = d.header.sequence;

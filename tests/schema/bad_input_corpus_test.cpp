@@ -121,9 +121,10 @@ TEST_CASE("every delta of the bad-input corpus is rejected and leaves the replic
   for (const IndexEntry& e : entries) {
     INFO(e.path);
     const std::string bytes = ReadFileBytes(kDataDir / e.path);
-    auto decoded = wire::DecodeDelta(bytes, {.hmac_key = std::string(kHmacKey)});
+    const std::vector<wire::TensorRange> layout = Layout();
+    auto decoded = wire::DecodeDelta(bytes, {.hmac_key = std::string(kHmacKey), .layout = layout});
     CHECK((decoded.ok() ? std::string("ok") : CodeName(decoded.status())) == e.expected);
-    (void)wire::DecodeDelta(bytes);  // without a key: must not crash either
+    (void)wire::DecodeDelta(bytes);  // without a key or layout: must not crash either
 
     ReplicaState state(ReplicaOptions());
     REQUIRE(state.LoadSnapshot(snapshot).ok());

@@ -28,6 +28,7 @@ using testing::Replay;
 using testing::Replayed;
 using testing::StartTrainer;
 using testing::TempDir;
+using testing::WireRanges;
 
 constexpr uint64_t kInitial = 200;
 
@@ -111,9 +112,11 @@ void Step(std::vector<float>& model, int step) {
   }
 }
 
-void CheckAllPublishedFinite(const kafka::MockCluster& cluster) {
+void CheckAllPublishedFinite(const kafka::MockCluster& cluster,
+                             const model::ParameterLayout& layout) {
+  const std::vector<wire::TensorRange> ranges = WireRanges(layout);
   for (const auto& [offset, bytes] : ReadTopic(cluster, "model.deltas")) {
-    auto delta = wire::DecodeDelta(bytes);
+    auto delta = wire::DecodeDelta(bytes, {.layout = ranges});
     REQUIRE(delta.ok());
     for (const auto& t : delta->tensors) {
       for (float v : t.values) REQUIRE(std::isfinite(v));
@@ -159,7 +162,7 @@ TEST_CASE("the publish gate never publishes non-finite parameters", "[trainer][d
   CHECK(CounterValue(*f.registry, "streamtrain_deploy_held_total", {{"reason", "non_finite"}}) ==
         static_cast<double>(injected));
   CHECK(CounterValue(*f.registry, "streamtrain_deploy_held_total", {{"reason", "accuracy"}}) == 0);
-  CheckAllPublishedFinite(*cluster);
+  CheckAllPublishedFinite(*cluster, app->model().layout());
   // Versions are consecutive (Replay requires it) and the replica equals the served copy.
   Replayed replica = Replay(*cluster, app->model().layout());
   CHECK(replica.version == version);

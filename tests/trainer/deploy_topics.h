@@ -64,6 +64,13 @@ struct Replayed {
 // What a replica that joins now ends up with: the newest complete snapshot, then every
 // delta above it from its deltas offset, in sequence, each checked against its digest.
 // With `hmac_key`, as a replica configured with that key: every message must verify.
+// The layout as the wire codec takes it (DecodeOptions::layout, ApplyDelta).
+inline std::vector<wire::TensorRange> WireRanges(const model::ParameterLayout& layout) {
+  std::vector<wire::TensorRange> ranges;
+  for (const auto& t : layout.tensors()) ranges.push_back({t.offset, t.size});
+  return ranges;
+}
+
 inline Replayed Replay(const kafka::MockCluster& cluster, const model::ParameterLayout& layout,
                        const std::optional<std::string>& hmac_key = std::nullopt) {
   std::optional<wire::AssembledSnapshot> newest;
@@ -77,14 +84,13 @@ inline Replayed Replay(const kafka::MockCluster& cluster, const model::Parameter
     }
   }
   REQUIRE(newest);
-  std::vector<wire::TensorRange> ranges;
-  for (const auto& t : layout.tensors()) ranges.push_back({t.offset, t.size});
+  const std::vector<wire::TensorRange> ranges = WireRanges(layout);
   Replayed r{
       .params = newest->params, .version = newest->info.sequence, .digest = newest->info.digest};
   CHECK(DigestParameters(r.params) == r.digest);
   for (const auto& [offset, bytes] : ReadTopic(cluster, "model.deltas")) {
     if (offset < newest->info.deltas_offset) continue;
-    auto delta = wire::DecodeDelta(bytes, {.hmac_key = hmac_key});
+    auto delta = wire::DecodeDelta(bytes, {.hmac_key = hmac_key, .layout = ranges});
     REQUIRE(delta.ok());
     if (delta->header.sequence <= r.version) continue;  // duplicate
     REQUIRE(delta->header.sequence == r.version + 1);   // no gap

@@ -30,6 +30,7 @@ using testing::Replay;
 using testing::Replayed;
 using testing::StartTrainer;
 using testing::TempDir;
+using testing::WireRanges;
 
 std::shared_ptr<store::HistoricalStore> HyperplaneStore(const TempDir& dir, uint64_t n) {
   return testing::HyperplaneStore(dir / "store", n);
@@ -94,8 +95,9 @@ TEST_CASE("with Adam and train feedback exactly the published coordinates change
   // Per iteration: each tensor carries exactly its k, and only those coordinates moved,
   // although Adam's dense moments moved every one in the optimizer step.
   std::map<uint64_t, wire::Delta> by_sequence;
+  const std::vector<wire::TensorRange> ranges = WireRanges(layout);
   for (const auto& [offset, bytes] : ReadTopic(*cluster, "model.deltas")) {
-    auto delta = wire::DecodeDelta(bytes);
+    auto delta = wire::DecodeDelta(bytes, {.layout = ranges});
     REQUIRE(delta.ok());
     by_sequence[delta->header.sequence] = std::move(delta).value();
   }

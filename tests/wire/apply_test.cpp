@@ -122,9 +122,9 @@ TEST_CASE("increments keep trainer and replica bit-identical over 1000 deltas", 
   for (uint64_t seq = 1; seq <= 1000; ++seq) {
     Delta d = RandomDelta(rng, layout, 0.002, encoding, seq);
     d.header.digest_after = *DigestAfterApply(d, layout, trainer, trainer_digest);
-    const std::string bytes = *EncodeDelta(d, {.hmac_key = "k"});
+    const std::string bytes = *EncodeDelta(d, {.hmac_key = "k", .layout = layout});
     REQUIRE(ApplyDelta(d, layout, trainer, &trainer_digest).ok());
-    Result<Delta> decoded = DecodeDelta(bytes, {.hmac_key = "k"});
+    Result<Delta> decoded = DecodeDelta(bytes, {.hmac_key = "k", .layout = layout});
     REQUIRE(decoded.ok());
     Status s = ApplyDelta(*decoded, layout, replica, &replica_digest);
     INFO(s.ToString());

@@ -77,9 +77,22 @@ Status ReplicaState::LoadSnapshot(wire::AssembledSnapshot snapshot, int64_t prod
 }
 
 DeltaResult ReplicaState::OnDelta(std::string_view bytes) {
-  Result<wire::Delta> delta = wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key});
-  if (!delta.ok()) return Outcome(DeltaOutcome::kCorrupt, delta.status().ToString(), nullptr);
+  Result<wire::Delta> delta =
+      wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key, .layout = options_.layout});
+  if (!delta.ok()) {
+    if (auto by_header = OnUndecodedDelta(bytes)) return *by_header;
+    return Outcome(DeltaOutcome::kCorrupt, delta.status().ToString(), nullptr);
+  }
   return OnDecodedDelta(*delta);
+}
+
+std::optional<DeltaResult> ReplicaState::OnUndecodedDelta(std::string_view bytes) {
+  // A v2 delta is split by the reader's layout, so one of another layout can fail to
+  // decode here; that is a layout mismatch, not damage.
+  Result<wire::DeltaHeader> h = wire::PeekDeltaHeader(bytes, {.hmac_key = options_.hmac_key});
+  if (!h.ok() || h->layout_fingerprint == options_.layout_fingerprint) return std::nullopt;
+  // No tensors: OnDecodedDelta returns at or before the layout check, never applies.
+  return OnDecodedDelta(wire::Delta{.header = *h, .tensors = {}});
 }
 
 DeltaResult ReplicaState::OnDecodedDelta(const wire::Delta& delta) {

@@ -34,8 +34,9 @@ bool PaddingIsZero(std::string_view buf, uint64_t from) {
 
 }  // namespace
 
-bool ValidIndexCode(uint8_t code) {
-  return code == kIndexCodeBitmap || ((code & kIndexCodeEliasFano) != 0 && (code & 0x7F) <= 32);
+bool ValidIndexCode(uint8_t code, uint32_t max_low_bits) {
+  return code == kIndexCodeBitmap ||
+         ((code & kIndexCodeEliasFano) != 0 && (code & 0x7Fu) <= max_low_bits);
 }
 
 uint64_t IndexPayloadBytes(uint8_t code, uint64_t n, uint64_t k) {
@@ -43,13 +44,14 @@ uint64_t IndexPayloadBytes(uint8_t code, uint64_t n, uint64_t k) {
   return (EliasFanoBits(n, k, code & 0x7F) + 7) / 8;
 }
 
-void EncodeIndices(std::span<const uint32_t> indices, uint64_t n, std::string& out) {
+void EncodeIndices(std::span<const uint64_t> indices, uint64_t n, uint32_t max_low_bits,
+                   std::string& out) {
   const uint64_t k = indices.size();
   // floor(log2(n/k)) low bits is near optimal; the neighbours are cheap to try.
   uint32_t guess = (k > 0 && n > k) ? static_cast<uint32_t>(std::bit_width(n / k) - 1) : 0;
   uint8_t best_code = kIndexCodeBitmap;
   uint64_t best_bytes = IndexPayloadBytes(kIndexCodeBitmap, n, k);
-  for (uint32_t l = guess > 0 ? guess - 1 : 0; l <= guess + 1 && l <= 32; ++l) {
+  for (uint32_t l = guess > 0 ? guess - 1 : 0; l <= guess + 1 && l <= max_low_bits; ++l) {
     const auto code = static_cast<uint8_t>(kIndexCodeEliasFano | l);
     const uint64_t bytes = IndexPayloadBytes(code, n, k);
     if (bytes < best_bytes) {
@@ -60,21 +62,21 @@ void EncodeIndices(std::span<const uint32_t> indices, uint64_t n, std::string& o
   PutU8(out, best_code);
   std::string payload(best_bytes, '\0');
   if (best_code == kIndexCodeBitmap) {
-    for (uint32_t i : indices) SetBits(payload, i, 1, 1);
+    for (uint64_t i : indices) SetBits(payload, i, 1, 1);
   } else {
     const uint32_t l = best_code & 0x7F;
     const uint64_t low_mask = l == 0 ? 0 : (uint64_t{1} << l) - 1;
     for (uint64_t i = 0; i < k; ++i) {
       SetBits(payload, i * l, indices[i] & low_mask, l);
-      SetBits(payload, k * l + (static_cast<uint64_t>(indices[i]) >> l) + i, 1, 1);
+      SetBits(payload, k * l + (indices[i] >> l) + i, 1, 1);
     }
   }
   out += payload;
 }
 
 Status DecodeIndices(ByteReader& reader, uint8_t code, uint64_t n, uint64_t k,
-                     std::vector<uint32_t>* indices) {
-  if (!ValidIndexCode(code)) {
+                     std::vector<uint64_t>* indices) {
+  if (!ValidIndexCode(code, kMaxLowBitsV2)) {
     return Corrupt("unknown index code " + std::to_string(code));
   }
   std::string_view buf;
@@ -85,7 +87,7 @@ Status DecodeIndices(ByteReader& reader, uint8_t code, uint64_t n, uint64_t k,
     for (uint64_t p = 0; p < n; ++p) {
       if (!GetBit(buf, p)) continue;
       if (indices->size() == k) return Corrupt("bitmap has more than k=" + std::to_string(k));
-      indices->push_back(static_cast<uint32_t>(p));
+      indices->push_back(p);
     }
     if (indices->size() != k) return Corrupt("bitmap has fewer than k=" + std::to_string(k));
     if (!PaddingIsZero(buf, n)) return Corrupt("bitmap padding not zero");
@@ -103,9 +105,9 @@ Status DecodeIndices(ByteReader& reader, uint8_t code, uint64_t n, uint64_t k,
     uint64_t low = 0;
     for (uint32_t b = 0; b < l; ++b) low |= static_cast<uint64_t>(GetBit(buf, i * l + b)) << b;
     const uint64_t value = ((p - high_begin - i) << l) | low;
-    if (value >= n) return Corrupt("index " + std::to_string(value) + " >= tensor size");
+    if (value >= n) return Corrupt("index " + std::to_string(value) + " >= n=" + std::to_string(n));
     if (i > 0 && value <= prev) return Corrupt("indices not strictly ascending");
-    indices->push_back(static_cast<uint32_t>(value));
+    indices->push_back(value);
     prev = value;
   }
   if (indices->size() != k) return Corrupt("Elias-Fano has fewer than k=" + std::to_string(k));

@@ -312,8 +312,11 @@ wire::Delta MakeDelta(uint64_t sequence) {
   return d;
 }
 
-std::string Encode(const wire::Delta& d, std::optional<std::string> key = kHmacKey) {
-  return Unwrap(wire::EncodeDelta(d, {.hmac_key = std::move(key)}));
+std::string Encode(const wire::Delta& d, std::optional<std::string> key = kHmacKey,
+                   uint8_t version = wire::kDeltaFormatVersion) {
+  const std::vector<wire::TensorRange> layout = Layout();
+  return Unwrap(
+      wire::EncodeDelta(d, {.hmac_key = std::move(key), .layout = layout, .version = version}));
 }
 
 void AddDeltas(std::vector<CorpusFile>& out) {
@@ -326,6 +329,9 @@ void AddDeltas(std::vector<CorpusFile>& out) {
   const std::string good = Encode(next);
   add("valid_seq4.bin", "ok", "applied",
       "the next delta after the valid snapshot (sequence 4), signed (reference)", good);
+  add("valid_seq4_v1.bin", "ok", "applied",
+      "the same delta in format v1 (per-tensor framing), still read by replicas",
+      Encode(next, kHmacKey, wire::kDeltaFormatVersionV1));
 
   add("empty.bin", "corrupt", "corrupt", "zero bytes", "");
   add("truncated_header.bin", "corrupt", "corrupt", "the first 20 bytes of the valid delta",
@@ -341,8 +347,8 @@ void AddDeltas(std::vector<CorpusFile>& out) {
     b[0] = 'X';
     add("bad_magic.bin", "corrupt", "corrupt", "magic XTWD", b);
     b = good;
-    b[4] = 2;
-    add("version_2.bin", "corrupt", "corrupt", "format version 2", b);
+    b[4] = 3;
+    add("version_3.bin", "corrupt", "corrupt", "format version 3", b);
     const size_t value = good.size() - 36 - 4;  // the last value's bytes precede the tag
     add("bitflip_value.bin", "corrupt", "corrupt", "one bit of a value flipped (CRC32C mismatch)",
         FlipBit(good, value, 3));
@@ -383,14 +389,25 @@ void AddDeltas(std::vector<CorpusFile>& out) {
     d.header.base_sequence = 2;
     add("base_mismatch.bin", "ok", "corrupt", "sequence 4 with base sequence 2", Encode(d));
     d = next;
+    // v2 carries no tensor index or size (the layout gives them), so these two are v1.
     d.tensors[1].tensor_index = 2;
-    add("tensor_not_in_layout.bin", "ok", "corrupt", "tensor index 2 (the layout has 2 tensors)",
-        Encode(d));
+    add("tensor_not_in_layout.bin", "ok", "corrupt",
+        "v1: tensor index 2 (the layout has 2 tensors)",
+        Encode(d, kHmacKey, wire::kDeltaFormatVersionV1));
     d = next;
     d.tensors[1].tensor_size = 7;
     d.tensors[1].indices = {6};
     add("tensor_size_mismatch.bin", "ok", "corrupt",
-        "tensor 1 of size 7 (the layout's has 6), index 6 beyond the served tensor", Encode(d));
+        "v1: tensor 1 of size 7 (the layout's has 6), index 6 beyond the served tensor",
+        Encode(d, kHmacKey, wire::kDeltaFormatVersionV1));
+    // The v2 counterpart: an index code over 31 coordinates when the layout has 30.
+    d = next;
+    d.tensors[1].tensor_size = 7;
+    d.tensors[1].indices = {6};
+    const std::vector<wire::TensorRange> longer = {{0, 24}, {24, 7}};
+    add("index_beyond_layout.bin", "corrupt", "corrupt",
+        "coordinate 30 of a 30-parameter layout (encoded for a 31-parameter one)",
+        Unwrap(wire::EncodeDelta(d, {.hmac_key = kHmacKey, .layout = longer})));
   }
 }
 

@@ -76,6 +76,10 @@ class ReplicaState {
   DeltaResult OnDelta(std::string_view bytes);
   // As OnDelta, for a delta already decoded (and authenticated) by the caller.
   DeltaResult OnDecodedDelta(const wire::Delta& delta);
+  // For a delta that did not decode over this layout: when its (checked) header names
+  // another layout, the header alone classifies it (wrong model, duplicate, layout
+  // mismatch) as OnDelta would; nullopt when the header is damaged or names this layout.
+  std::optional<DeltaResult> OnUndecodedDelta(std::string_view bytes);
 
   // True once a snapshot is loaded.
   bool loaded() const { return loaded_; }

@@ -19,12 +19,6 @@
 
 namespace streamtrain::wire {
 
-// One tensor of a parameter layout: a range of the flat parameter vector.
-struct TensorRange {
-  uint64_t offset = 0;  // first parameter of the tensor in the flat vector
-  uint64_t size = 0;    // parameter count
-};
-
 // The value coordinate `old_value` takes under one delta value: `value` itself for
 // kF32New, old + float(f16/bf16(value)) for increments (rounded the way the encoder does, so
 // applying a Delta before or after an encode/decode round trip gives the same bits).
