@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -84,8 +85,10 @@ class TrainerApp {
   Status RunLoop(StopSource& stop);
   Status TrainInitialModel(StopSource& stop);
   // Trains `target` for `epochs` passes over [lo, hi) in shuffled mini-batches of b.
+  // `after_step`, if set, runs after each optimizer step (partial swaps' local term).
   Status TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
-                     std::mt19937_64& rng, const StopSource* stop);
+                     std::mt19937_64& rng, const StopSource* stop,
+                     const std::function<void(model::Model&)>& after_step = {});
   Result<bool> StepProactive();
   Result<bool> StepFull();
   void StartRetraining();
