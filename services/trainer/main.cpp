@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
   std::optional<uint64_t> stop_after;
   std::string deploy, sparsifier = "threshold", ratio = "0.01", scope = "tensor",
                       feedback = "train", warmup = "dense", delta_values = "f32", hmac_key_file;
-  std::string swap_deploy = "full", swap_retrain_from = "deployed";
+  std::string swap_deploy = "full", swap_retrain_from;
   auto& deployment = options.deployment;
 
   CLI::App app{
@@ -91,9 +91,10 @@ int main(int argc, char** argv) {
                  "coordinates only")
       ->capture_default_str();
   app.add_option("--swap-retrain-from", swap_retrain_from,
-                 "Partial swaps: deployed (retrain from the served model; the DPU setting) | "
-                 "scratch (fresh weights, as full swaps)")
-      ->capture_default_str();
+                 "Full mode: where each retraining starts: deployed (the served model's "
+                 "weights; the DPU setting) | scratch (fresh weights, the thesis' full "
+                 "retraining). Default: deployed with --swap-deploy partial, scratch with full"
+                 "");
   app.add_option("--prequential-window", options.prequential_window,
                  "Sliding window of the prequential accuracy, records")
       ->capture_default_str();
@@ -189,8 +190,10 @@ int main(int argc, char** argv) {
     deployment.values = check("--delta-values", trainer::ParseValueEncoding(delta_values));
     deployment.hmac_key = cli::ResolveHmacKey("--hmac-key-file", hmac_key_file);
     options.swap.deploy = check("--swap-deploy", trainer::ParseSwapDeploy(swap_deploy));
-    options.swap.retrain_from =
-        check("--swap-retrain-from", trainer::ParseSwapRetrainFrom(swap_retrain_from));
+    if (!swap_retrain_from.empty()) {
+      options.swap.retrain_from =
+          check("--swap-retrain-from", trainer::ParseSwapRetrainFrom(swap_retrain_from));
+    }
     if (Status swap = trainer::ValidateSwapOptions(options.swap); !swap.ok()) {
       throw CLI::ValidationError("--swap", swap.message());
     }

@@ -65,6 +65,14 @@ Status ValidateSwapOptions(const SwapOptions& options) {
   return Status::Ok();
 }
 
+SwapRetrainFrom RetrainStart(const SwapOptions& options) {
+  if (options.retrain_from) return *options.retrain_from;
+  // Full swaps keep the thesis' retraining from scratch; partial ones need a path from the
+  // deployed model for the local term (docs/deployment.md, "Partial swaps").
+  return options.deploy == SwapDeploy::kPartial ? SwapRetrainFrom::kDeployed
+                                                : SwapRetrainFrom::kScratch;
+}
+
 uint64_t PartialSwapCoordinates(double ratio, uint64_t n) {
   if (n == 0) return 0;
   const auto k = static_cast<uint64_t>(std::ceil(ratio * static_cast<double>(n)));
@@ -104,7 +112,7 @@ PartialSwap::PartialSwap(const SwapOptions& options, store::HistoricalStore& sto
 
 Status PartialSwap::Prepare(model::Model& model, std::span<const float> deployed) {
   deployed_.assign(deployed.begin(), deployed.end());
-  if (options_.retrain_from != SwapRetrainFrom::kDeployed) return Status::Ok();
+  if (RetrainStart(options_) != SwapRetrainFrom::kDeployed) return Status::Ok();
   ST_RETURN_IF_ERROR(model.SetParameters(deployed));
   local_.assign(deployed.size(), 0.0f);
   previous_ = deployed_;
@@ -167,7 +175,7 @@ Result<PartialSwapResult> PartialSwap::Finish(model::Model& retrained, uint64_t 
   }
   std::vector<float> trained = retrained.GetParameters();
   std::vector<float> local;
-  if (options_.retrain_from == SwapRetrainFrom::kDeployed) {
+  if (RetrainStart(options_) == SwapRetrainFrom::kDeployed) {
     local = local_;
   } else {
     ST_ASSIGN_OR_RETURN(local, TrapezoidLocal(retrained, trained, lo, hi, seed));

@@ -13,7 +13,7 @@
 //   4. leaves the result for the Deployer to publish as deltas of those k coordinates
 //      (Deployer::ReplaceCoordinates), in the normal version sequence.
 // The local term needs the optimisation path from w to w^f. With `--swap-retrain-from
-// deployed` (the default, DPU's own setting) the retraining starts from w and
+// deployed` (partial swaps' default, DPU's own setting) the retraining starts from w and
 // AfterRetrainStep accumulates the true path integral; `scratch` retrains from fresh
 // weights, as full swaps do, and there is no path from w: the local term is then the
 // trapezoid -1/2 (g(w) + g(w^f)) * (w^f - w) on one store batch (docs/deployment.md
@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <span>
 #include <string_view>
@@ -52,10 +53,11 @@ enum class SwapDeploy {
   kPartial,  // k coordinates of it, fine-tuned, as deltas
 };
 
-// Where a partial swap's retraining starts.
+// Where a retraining starts.
 enum class SwapRetrainFrom {
   kDeployed,  // the deployed weights: the true local term along the retraining (DPU)
-  kScratch,   // fresh weights, as a full swap: the local term is a trapezoid estimate
+  kScratch,   // fresh weights (the thesis' full retraining): a partial swap's local term is
+              // then a trapezoid estimate
 };
 
 struct SwapOptions {
@@ -65,10 +67,13 @@ struct SwapOptions {
   double ratio = 0.01;
   // --swap-finetune-steps: Q sparse fine-tuning steps of b records. Default: 100.
   uint64_t finetune_steps = 100;
-  // --swap-retrain-from: partial swaps only (full swaps always retrain from scratch).
-  // Default: deployed.
-  SwapRetrainFrom retrain_from = SwapRetrainFrom::kDeployed;
+  // --swap-retrain-from. Default (unset): deployed for partial swaps, scratch for full
+  // ones (RetrainStart).
+  std::optional<SwapRetrainFrom> retrain_from;
 };
+
+// Where the retraining starts: retrain_from, or its default for the swap kind.
+SwapRetrainFrom RetrainStart(const SwapOptions& options);
 
 std::string_view SwapDeployName(SwapDeploy deploy);
 Result<SwapDeploy> ParseSwapDeploy(std::string_view text);            // full|partial
@@ -94,8 +99,8 @@ class PartialSwap {
  public:
   PartialSwap(const SwapOptions& options, store::HistoricalStore& store, size_t batch);
 
-  // Retraining thread, before training: remembers `deployed`; with retrain_from deployed
-  // loads it into `model` (the retraining then starts from it).
+  // Retraining thread, before training: remembers `deployed`; with a deployed start loads
+  // it into `model` (the retraining then starts from it).
   Status Prepare(model::Model& model, std::span<const float> deployed);
   // Retraining thread, after each optimizer step of the retraining (deployed start only).
   void AfterRetrainStep(model::Model& model);

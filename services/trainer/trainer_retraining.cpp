@@ -65,12 +65,12 @@ void TrainerApp::StartRetraining() {
   retraining_->boundary = boundary;
   Retraining* job = retraining_.get();
   const bool partial = options_.swap.deploy == SwapDeploy::kPartial;
-  const bool warm = partial && options_.swap.retrain_from == SwapRetrainFrom::kDeployed;
+  const bool warm = RetrainStart(options_.swap) == SwapRetrainFrom::kDeployed;
   GetLogger("trainer")->info("retraining #{} from {} on records [{}, {})", index,
                              warm ? "the deployed model" : "scratch",
                              store_->Stats().first_seq.value(), boundary);
   // The serving model does not change while the retraining runs (only a swap changes it).
-  std::vector<float> deployed = partial ? model_->GetParameters() : std::vector<float>{};
+  std::vector<float> deployed = partial || warm ? model_->GetParameters() : std::vector<float>{};
   // The seed depends only on the retraining's index: the result is reproducible however
   // the retraining overlaps with the stream.
   job->thread = std::thread([this, job, boundary, index, deployed = std::move(deployed)] {
@@ -81,6 +81,7 @@ void TrainerApp::StartRetraining() {
       std::mt19937_64 rng(options_.model.seed + index);
       const uint64_t lo = store_->Stats().first_seq.value();
       if (options_.swap.deploy == SwapDeploy::kFull) {
+        if (!deployed.empty()) ST_RETURN_IF_ERROR(job->model->SetParameters(deployed));
         return TrainEpochs(*job->model, lo, boundary, options_.retrain_epochs, rng, &job->cancel);
       }
       PartialSwap swap(options_.swap, *store_, options_.batch);

@@ -217,9 +217,17 @@ TEST_CASE("the mask takes the largest combined contribution, ties to the lower i
 TEST_CASE("full swaps stay the default: one snapshot per retraining, no deltas",
           "[trainer][swap]") {
   CHECK(TrainerOptions{}.swap.deploy == SwapDeploy::kFull);
+  // Full swaps retrain from scratch unless told otherwise; partial ones from the deployed
+  // model (the local term needs that path).
+  CHECK(RetrainStart(TrainerOptions{}.swap) == SwapRetrainFrom::kScratch);
+  CHECK(RetrainStart({.deploy = SwapDeploy::kPartial}) == SwapRetrainFrom::kDeployed);
   TempDir dir;
   auto cluster = DeployCluster();
   auto options = SwapOptionsFor(dir, *cluster);
+  SECTION("retrained from scratch (the default)") {}
+  SECTION("retrained from the deployed model") {
+    options.swap.retrain_from = SwapRetrainFrom::kDeployed;
+  }
   auto registry = std::make_shared<prometheus::Registry>();
   auto app =
       StartTrainer(options, testing::HyperplaneStore(dir / "store", kInitial + 130), registry);
