@@ -122,11 +122,13 @@ Status PartialSwap::Prepare(model::Model& model, std::span<const float> deployed
 void PartialSwap::AfterRetrainStep(model::Model& model) {
   if (local_.empty()) return;
   CopyGradients(model, gradient_);
-  std::vector<float> now = model.GetParameters();
-  // previous_ becomes the step (now - before), then now.
-  for (size_t i = 0; i < now.size(); ++i) previous_[i] = now[i] - previous_[i];
+  current_.resize(previous_.size());
+  // Fails only for a model of another parameter count than Prepare's: nothing to add then.
+  if (!model.CopyParametersTo(current_).ok()) return;
+  // previous_ becomes the step (now - before), then the parameters now.
+  for (size_t i = 0; i < current_.size(); ++i) previous_[i] = current_[i] - previous_[i];
   sparse::AccumulateLocalContribution(local_, gradient_, previous_);
-  previous_ = std::move(now);
+  previous_.swap(current_);
 }
 
 Result<size_t> PartialSwap::SampleBatch(uint64_t lo, uint64_t hi, std::mt19937_64& rng) {

@@ -127,6 +127,7 @@ class PartialSwap {
   std::vector<float> deployed_;
   std::vector<float> local_;     // deployed start: sum of -g * step along the retraining
   std::vector<float> previous_;  // parameters before the current retraining step
+  std::vector<float> current_;   // scratch: the parameters after it
   std::vector<float> gradient_;
   std::vector<float> features_;
   std::vector<int32_t> labels_;
