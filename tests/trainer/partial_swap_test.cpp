@@ -138,6 +138,32 @@ TEST_CASE("a partial swap changes exactly k coordinates and a replica ends bit-i
   CHECK(CounterValue(*registry, "streamtrain_trainer_swap_bytes_total", {{"kind", "partial"}}) > 0);
 }
 
+TEST_CASE("after a restart past a partial swap the versions continue and replicas still match",
+          "[trainer][swap]") {
+  TempDir dir;
+  auto cluster = DeployCluster();
+  auto options = SwapOptionsFor(dir, *cluster);
+  options.swap = {.deploy = SwapDeploy::kPartial, .ratio = 0.05, .finetune_steps = 3};
+  auto store = testing::HyperplaneStore(dir / "store", kInitial + 130);
+  uint64_t version = 0;
+  {
+    auto app = StartTrainer(options, store);
+    while (app->progress().retrains == 0) REQUIRE(*app->Step());  // the swap checkpoints
+    version = app->progress().version;
+    REQUIRE(app->FlushDeployment().ok());
+  }
+  auto app = StartTrainer(options, store);
+  CHECK(app->progress().version == version);
+  while (*app->Step()) {
+  }
+  CHECK(app->progress().retrains == 3);
+  CHECK(app->progress().version == version + 2);
+  REQUIRE(app->FlushDeployment().ok());
+  auto replayed = Replay(*cluster, app->model().layout());
+  CHECK(replayed.version == app->progress().version);
+  CHECK(BitEqual(replayed.params, app->model().GetParameters()));
+}
+
 TEST_CASE("coordinates outside the mask stay bit-equal to the deployed model", "[trainer][swap]") {
   // A direct look at one swap's pieces: the mask, the rewind and the fine-tuning.
   TempDir dir;
