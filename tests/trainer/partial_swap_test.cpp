@@ -164,6 +164,32 @@ TEST_CASE("after a restart past a partial swap the versions continue and replica
   CHECK(BitEqual(replayed.params, app->model().GetParameters()));
 }
 
+TEST_CASE("a partial swap larger than one delta goes out as consecutive versions",
+          "[trainer][swap]") {
+  TempDir dir;
+  auto cluster = DeployCluster();
+  auto options = SwapOptionsFor(dir, *cluster);
+  options.model.model = "mlp:10000";  // 130,022 parameters: two deltas at ratio 1
+  options.swap = {.deploy = SwapDeploy::kPartial, .ratio = 1.0, .finetune_steps = 0};
+  auto app = StartTrainer(options, testing::HyperplaneStore(dir / "store", kInitial + 44));
+  REQUIRE(app->model().ParameterCount() > kMaxSwapDeltaCoordinates);
+  while (app->progress().retrains == 0) REQUIRE(*app->Step());
+  CHECK(app->progress().version == 2);
+  REQUIRE(app->FlushDeployment().ok());
+  auto replayed = Replay(*cluster, app->model().layout());
+  REQUIRE(replayed.applied.size() == 2);
+  uint64_t coordinates = 0;
+  for (const auto& delta : replayed.applied) {
+    uint64_t in_delta = 0;
+    for (const auto& t : delta.tensors) in_delta += t.indices.size();
+    CHECK(in_delta <= kMaxSwapDeltaCoordinates);
+    coordinates += in_delta;
+  }
+  CHECK(coordinates == app->model().ParameterCount());
+  CHECK(replayed.version == 2);
+  CHECK(BitEqual(replayed.params, app->model().GetParameters()));
+}
+
 TEST_CASE("coordinates outside the mask stay bit-equal to the deployed model", "[trainer][swap]") {
   // A direct look at one swap's pieces: the mask, the rewind and the fine-tuning.
   TempDir dir;
