@@ -479,25 +479,6 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   return stats;
 }
 
-Result<bool> Deployer::Replace(std::span<const float> params, uint64_t version) {
-  if (params.size() != served_.size()) return InvalidArgument("deploy: parameter count changed");
-  if (!AllFinite(params)) {
-    if (probe_) probe_->DeployHeld(HoldReasonName(HoldReason::kNonFinite));
-    GetLogger("deploy")->warn(
-        "the retrained model holds NaN or infinite values: not published, version {} stays "
-        "served",
-        version_);
-    return false;
-  }
-  served_.assign(params.begin(), params.end());
-  if (!residual_.empty()) std::fill(residual_.begin(), residual_.end(), 0.0f);
-  held_run_ = catch_up_left_ = 0;
-  served_digest_ = DigestParameters(served_);
-  version_ = version;
-  ST_RETURN_IF_ERROR(PublishSnapshot(version));
-  return true;
-}
-
 Status Deployer::PublishSnapshot(uint64_t version) {
   wire::SnapshotInfo info;
   info.model_id = options_.model_id;
@@ -517,6 +498,7 @@ Status Deployer::PublishSnapshot(uint64_t version) {
     bytes += chunk.size();
   }
   last_snapshot_id_ = info.snapshot_id;
+  last_snapshot_bytes_ = bytes;
   since_snapshot_ = 0;
   if (probe_) probe_->SnapshotPublished(bytes);
   GetLogger("deploy")->debug("snapshot {} at version {}: {} chunks, {} bytes", info.snapshot_id,

@@ -140,6 +140,18 @@ struct DeltaStats {
   bool model_reset = false;
 };
 
+// What a retraining swap published (Deployer::Replace, Deployer::ReplaceCoordinates).
+struct SwapStats {
+  bool published = false;    // false: non-finite values, nothing sent, no version used
+  uint64_t versions = 0;     // versions used: 1 for a snapshot, one per delta otherwise
+  uint64_t coordinates = 0;  // parameters sent
+  uint64_t bytes = 0;        // encoded bytes of the snapshot chunks or deltas
+};
+
+// The most coordinates of one delta of a partial swap: 8 bytes each with f32 values, so a
+// delta stays below Kafka's default 1 MB message limit.
+inline constexpr uint64_t kMaxSwapDeltaCoordinates = 100000;
+
 class Deployer {
  public:
   // `model_spec` is the JSON the snapshot carries so replicas can build the model.
@@ -165,8 +177,13 @@ class Deployer {
                              std::optional<double> window_accuracy = std::nullopt);
 
   // Replaces the served model wholesale (full retraining swap): snapshot at `version`.
-  // False (nothing published, version unused) when `params` are not all finite.
-  Result<bool> Replace(std::span<const float> params, uint64_t version);
+  // Not published (version unused) when `params` are not all finite.
+  Result<SwapStats> Replace(std::span<const float> params, uint64_t version);
+  // Partial retraining swap (partial_swap.h): the served copy takes `params` at the
+  // ascending flat indices `mask` only, published as deltas from `version` on (one per
+  // kMaxSwapDeltaCoordinates). Not published when those values are not all finite.
+  Result<SwapStats> ReplaceCoordinates(std::span<const float> params,
+                                       std::span<const uint64_t> mask, uint64_t version);
 
   // Waits until everything published so far is acknowledged by the brokers.
   Status Flush() { return sink_->Flush(); }
@@ -196,6 +213,9 @@ class Deployer {
                   std::optional<double> window_accuracy);
   Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version);
   Status PublishSnapshot(uint64_t version);
+  // Encodes `delta` (digest filled in), applies the decoded bytes to the served copy and
+  // publishes them at delta.header.sequence; the encoded size.
+  Result<uint64_t> SendSwapDelta(wire::Delta& delta);
   // The delta for this iteration's selection, values in options_.values' meaning.
   wire::Delta BuildDelta(const sparse::SparseUpdate& update, bool from_residual,
                          uint64_t version) const;
@@ -214,10 +234,11 @@ class Deployer {
   std::vector<float> residual_;  // train mode: the update not applied yet
   std::atomic<uint64_t> served_digest_{0};
   uint64_t version_ = 0;
-  uint64_t iterations_ = 0;        // deltas built, the sparsifier's iteration counter
-  uint64_t last_snapshot_id_ = 0;  // ids increase, also across restarts (wall clock)
-  uint64_t since_snapshot_ = 0;    // iterations since the last snapshot
-  uint64_t failed_seen_ = 0;       // sink failures already answered with a snapshot
+  uint64_t iterations_ = 0;           // deltas built, the sparsifier's iteration counter
+  uint64_t last_snapshot_id_ = 0;     // ids increase, also across restarts (wall clock)
+  uint64_t since_snapshot_ = 0;       // iterations since the last snapshot
+  uint64_t failed_seen_ = 0;          // sink failures already answered with a snapshot
+  uint64_t last_snapshot_bytes_ = 0;  // size of the last snapshot published
   // The gate. published_accuracy_: windowed accuracy when the last version went out.
   std::optional<double> published_accuracy_;
   bool holding_ = false;              // the accuracy gate holds

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   std::optional<uint64_t> stop_after;
   std::string deploy, sparsifier = "threshold", ratio = "0.01", scope = "tensor",
                       feedback = "train", warmup = "dense", delta_values = "f32", hmac_key_file;
+  std::string swap_deploy = "full", swap_retrain_from;
   auto& deployment = options.deployment;
 
   CLI::App app{
@@ -77,6 +78,23 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--retrain-blocking", options.retrain_blocking,
                "Full mode: pause the stream while retraining (the idealised baseline)");
+  app.add_option("--swap-deploy", swap_deploy,
+                 "Full mode: how a retrained model replaces the served one: full (a snapshot) "
+                 "| partial (the k coordinates with the largest DPU contribution, fine-tuned, "
+                 "sent as deltas)")
+      ->capture_default_str();
+  app.add_option("--swap-ratio", options.swap.ratio,
+                 "Partial swaps: fraction k/N of the coordinates that change, in (0, 1]")
+      ->capture_default_str();
+  app.add_option("--swap-finetune-steps", options.swap.finetune_steps,
+                 "Partial swaps: Q fine-tuning steps of b store records on the chosen "
+                 "coordinates only")
+      ->capture_default_str();
+  app.add_option("--swap-retrain-from", swap_retrain_from,
+                 "Full mode: where each retraining starts: deployed (the served model's "
+                 "weights; the DPU setting) | scratch (fresh weights, the thesis' full "
+                 "retraining). Default: deployed with --swap-deploy partial, scratch with full"
+                 "");
   app.add_option("--prequential-window", options.prequential_window,
                  "Sliding window of the prequential accuracy, records")
       ->capture_default_str();
@@ -171,6 +189,14 @@ int main(int argc, char** argv) {
     deployment.sparsifier.seed = options.model.seed;
     deployment.values = check("--delta-values", trainer::ParseValueEncoding(delta_values));
     deployment.hmac_key = cli::ResolveHmacKey("--hmac-key-file", hmac_key_file);
+    options.swap.deploy = check("--swap-deploy", trainer::ParseSwapDeploy(swap_deploy));
+    if (!swap_retrain_from.empty()) {
+      options.swap.retrain_from =
+          check("--swap-retrain-from", trainer::ParseSwapRetrainFrom(swap_retrain_from));
+    }
+    if (Status swap = trainer::ValidateSwapOptions(options.swap); !swap.ok()) {
+      throw CLI::ValidationError("--swap", swap.message());
+    }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "streamtrain/common/logging.h"
@@ -13,6 +14,7 @@
 #include "streamtrain/common/random.h"
 #include "streamtrain/deploy/served_model_spec.h"
 #include "streamtrain/training/trainer_checkpoint.h"
+#include "trainer_retraining.h"
 
 namespace streamtrain::trainer {
 namespace {
@@ -66,17 +68,6 @@ Result<TrainingMode> ParseTrainingMode(std::string_view text) {
                          "' (expected proactive|online|full)");
 }
 
-// A full retraining running on its own thread over a fixed range of the store.
-struct TrainerApp::Retraining {
-  std::thread thread;
-  std::atomic<bool> done{false};
-  std::unique_ptr<model::Model> model;
-  Status status;
-  double seconds = 0;
-  uint64_t boundary = 0;  // cursor when it started: it trains on [first, boundary)
-  StopSource cancel;      // set by the destructor to abandon it
-};
-
 TrainerApp::TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry)
     : options_(std::move(options)),
       registry_(std::move(registry)),
@@ -116,6 +107,11 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
   }
   if (options.mode == TrainingMode::kFull && options.retrain_every == 0) {
     return InvalidArgument("retrain-every: must be > 0 in full mode");
+  }
+  ST_RETURN_IF_ERROR(ValidateSwapOptions(options.swap));
+  if (options.swap.deploy == SwapDeploy::kPartial && options.mode != TrainingMode::kFull) {
+    return InvalidArgument(
+        "--swap-deploy: partial swaps a full retraining in; it needs --mode full");
   }
   if (!registry) registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<TrainerApp> app(new TrainerApp(options, registry));
@@ -340,7 +336,8 @@ Status TrainerApp::TrainInitialModel(StopSource& stop) {
 }
 
 Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
-                               std::mt19937_64& rng, const StopSource* stop) {
+                               std::mt19937_64& rng, const StopSource* stop,
+                               const std::function<void(model::Model&)>& after_step) {
   const size_t width = store_->schema().feature_count();
   std::vector<SequenceNumber> order;
   order.reserve(hi - lo);
@@ -365,6 +362,7 @@ Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, u
                           target.TrainStep(std::span<const float>(features.data(), n * width),
                                            std::span<const int32_t>(labels.data(), n)));
       (void)loss;
+      if (after_step) after_step(target);
     }
   }
   return Status::Ok();
@@ -436,102 +434,6 @@ Result<bool> TrainerApp::StepProactive() {
     ST_RETURN_IF_ERROR(Checkpoint());
   }
   return true;
-}
-
-Result<bool> TrainerApp::StepFull() {
-  ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/options_.retrain_blocking));
-  const store::StoreStats stats = store_->Stats();
-  const uint64_t cursor = SkipBacklog(progress().cursor, stats);
-  const size_t t = options_.trigger;
-  probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
-  if (stats.next_seq.value() < cursor + t) return false;
-
-  // The serving model scores the new records; they are trained on by the next retraining.
-  auto started = Clock::now();
-  std::vector<SequenceNumber> seqs;
-  for (uint64_t s = cursor; s < cursor + t; ++s) seqs.emplace_back(s);
-  const size_t width = store_->schema().feature_count();
-  features_.resize(t * width);
-  labels_.resize(t);
-  Status read = store_->ReadBatch(seqs, features_, labels_);
-  if (read.code() == ErrorCode::kOutOfRange &&
-      store_->Stats().first_seq.value() > stats.first_seq.value()) {
-    return false;  // evicted meanwhile: the next call skips past them
-  }
-  ST_RETURN_IF_ERROR(read);
-  probe_.PhaseTook(Phase::kSample, SecondsSince(started));
-  started = Clock::now();
-  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, t));
-  probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
-  {
-    std::lock_guard lock(progress_mutex_);
-    progress_.cursor = cursor + t;
-    progress_.records_trained += t;
-  }
-  PublishProgress();
-  if (!retraining_ && cursor + t - last_retrain_cursor_ >= options_.retrain_every) {
-    StartRetraining();
-  }
-  return true;
-}
-
-void TrainerApp::StartRetraining() {
-  const uint64_t boundary = progress().cursor;
-  const uint64_t index = progress().retrains + 1;
-  last_retrain_cursor_ = boundary;
-  retraining_ = std::make_unique<Retraining>();
-  retraining_->boundary = boundary;
-  Retraining* job = retraining_.get();
-  GetLogger("trainer")->info("retraining #{} from scratch on records [{}, {})", index,
-                             store_->Stats().first_seq.value(), boundary);
-  // The seed depends only on the retraining's index: the result is reproducible however
-  // the retraining overlaps with the stream.
-  job->thread = std::thread([this, job, boundary, index] {
-    const auto start = Clock::now();
-    auto run = [&]() -> Status {
-      ST_ASSIGN_OR_RETURN(auto m, ModelOptionsForStore(options_.model.seed + index));
-      ST_ASSIGN_OR_RETURN(job->model, model::Model::Create(m));
-      std::mt19937_64 rng(options_.model.seed + index);
-      return TrainEpochs(*job->model, store_->Stats().first_seq.value(), boundary,
-                         options_.retrain_epochs, rng, &job->cancel);
-    };
-    job->status = run();
-    job->seconds = SecondsSince(start);
-    job->done.store(true, std::memory_order_release);
-  });
-}
-
-Status TrainerApp::FinishRetraining(bool wait) {
-  if (!retraining_) return Status::Ok();
-  if (!wait && !retraining_->done.load(std::memory_order_acquire)) return Status::Ok();
-  retraining_->thread.join();
-  auto job = std::move(retraining_);
-  ST_RETURN_IF_ERROR(job->status.WithContext("retraining"));
-  completed_retrain_cursor_ = job->boundary;
-  if (deployer_) {
-    ST_ASSIGN_OR_RETURN(bool published,
-                        deployer_->Replace(job->model->GetParameters(), progress().version + 1));
-    if (!published) {
-      // Non-finite parameters: the serving model stays; the next retraining tries again.
-      std::lock_guard lock(progress_mutex_);
-      progress_.retrains += 1;
-      progress_.last_retrain_seconds = job->seconds;
-      return Checkpoint();
-    }
-  }
-  model_ = std::move(job->model);
-  {
-    std::lock_guard lock(progress_mutex_);
-    progress_.retrains += 1;
-    progress_.iterations += 1;
-    progress_.version += 1;
-    progress_.last_retrain_seconds = job->seconds;
-  }
-  probe_.Retrained(job->seconds);
-  GetLogger("trainer")->info("retraining on [.., {}) done in {:.1f} s; serving version {}",
-                             job->boundary, job->seconds, progress().version);
-  PublishProgress();
-  return Checkpoint();
 }
 
 Status TrainerApp::Checkpoint() {

@@ -5,10 +5,11 @@
 // `trigger` (t) new records: (1) read the t new records and b - t sampled from the records
 // before them, (2) score the t new ones with the current model (prequential: test), (3) one
 // optimizer step on the whole batch (then train). `online` is t = b without history; `full`
-// scores every record with the serving model while a fresh model is trained from scratch
-// on the whole store in the background every retrain_every records, and swaps it in when
-// ready. Checkpoints every checkpoint_every iterations and on a graceful stop; with a seed
-// and one thread, a run is reproducible bit for bit, also across a restart.
+// scores every record with the serving model while a model is retrained (from scratch by
+// default) on the whole store in the background every retrain_every records, and swaps it
+// in when ready: whole, or k coordinates of it with --swap-deploy partial (partial_swap.h).
+// Checkpoints every checkpoint_every iterations and on a graceful stop; with a seed and one
+// thread, a run is reproducible bit for bit, also across a restart.
 //
 // Threads: Run() (or the step functions) from one thread; progress() and the metrics
 // endpoint from any. Full mode adds one retraining thread, joined by the destructor.
@@ -19,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -84,8 +86,10 @@ class TrainerApp {
   Status RunLoop(StopSource& stop);
   Status TrainInitialModel(StopSource& stop);
   // Trains `target` for `epochs` passes over [lo, hi) in shuffled mini-batches of b.
+  // `after_step`, if set, runs after each optimizer step (partial swaps' local term).
   Status TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
-                     std::mt19937_64& rng, const StopSource* stop);
+                     std::mt19937_64& rng, const StopSource* stop,
+                     const std::function<void(model::Model&)>& after_step = {});
   Result<bool> StepProactive();
   Result<bool> StepFull();
   void StartRetraining();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "deployment.h"
+#include "partial_swap.h"
 #include "streamtrain/kafka/client_config.h"
 #include "streamtrain/metrics/http_server.h"
 #include "streamtrain/model/model_options.h"
@@ -54,6 +55,10 @@ struct TrainerOptions {
   // baseline (retraining takes no time); experiments use it to be reproducible.
   // Default: false (the realistic behaviour).
   bool retrain_blocking = false;
+  // Full retraining: how the retrained model replaces the served one (--swap-deploy,
+  // --swap-ratio, --swap-finetune-steps, --swap-retrain-from; partial_swap.h). Default: a
+  // full snapshot, as before.
+  SwapOptions swap;
   // Prequential sliding window, records. Default: 1,000.
   uint64_t prequential_window = 1000;
   // Checkpoint every K iterations (and on a graceful stop). Default: 500.

@@ -118,7 +118,24 @@ TrainerProbe::TrainerProbe(prometheus::Registry& r, const std::string& mode)
       skipped_(Counter(r, "streamtrain_trainer_skipped_records_total",
                        "Stored records the cursor skipped because the backlog exceeded "
                        "--max-backlog (not scored, not trained on as new records)",
-                       mode)) {
+                       mode)),
+      swaps_family_(prometheus::BuildCounter()
+                        .Name("streamtrain_trainer_swaps_total")
+                        .Help("Retrained models swapped in, by kind: full (a snapshot) or "
+                              "partial (k coordinates as deltas, --swap-deploy partial)")
+                        .Labels({{"mode", mode}})
+                        .Register(r)),
+      swap_bytes_family_(prometheus::BuildCounter()
+                             .Name("streamtrain_trainer_swap_bytes_total")
+                             .Help("Bytes published by retraining swaps (snapshot chunks or "
+                                   "deltas), by kind: full or partial")
+                             .Labels({{"mode", mode}})
+                             .Register(r)) {
+  const char* kinds[2] = {"full", "partial"};
+  for (size_t i = 0; i < 2; ++i) {
+    swaps_[i] = &swaps_family_.Add({{"kind", kinds[i]}});
+    swap_bytes_[i] = &swap_bytes_family_.Add({{"kind", kinds[i]}});
+  }
   for (size_t i = 0; i < kPhaseCount; ++i) {
     phases_[i] = &phase_family_.Add({{"phase", kPhaseNames[i]}}, metrics::LatencyBuckets());
   }
@@ -169,6 +186,11 @@ void TrainerProbe::UpdateCompressionRatio() {
 
 void TrainerProbe::DeployHeld(const std::string& reason) {
   (reason == "non_finite" ? held_non_finite_ : held_accuracy_).Increment();
+}
+
+void TrainerProbe::Swapped(bool partial, uint64_t bytes) {
+  swaps_[partial ? 1 : 0]->Increment();
+  swap_bytes_[partial ? 1 : 0]->Increment(static_cast<double>(bytes));
 }
 
 void TrainerProbe::Retrained(double seconds) {

@@ -29,6 +29,9 @@ class TrainerProbe {
   void Backlog(uint64_t records) { backlog_.Set(static_cast<double>(records)); }
   void ModelVersion(uint64_t version) { version_.Set(static_cast<double>(version)); }
   void Retrained(double seconds);
+  // A retraining replaced the served model; `kind` is "full" or "partial", `bytes` what it
+  // published (0 without deployment).
+  void Swapped(bool partial, uint64_t bytes);
   void CheckpointWritten() { checkpoints_.Increment(); }
 
   // Deployment (deployment.h).
@@ -75,6 +78,10 @@ class TrainerProbe {
   prometheus::Counter& held_accuracy_;
   prometheus::Gauge& holding_;
   prometheus::Counter& skipped_;
+  prometheus::Family<prometheus::Counter>& swaps_family_;
+  prometheus::Family<prometheus::Counter>& swap_bytes_family_;
+  std::array<prometheus::Counter*, 2> swaps_{};       // full, partial
+  std::array<prometheus::Counter*, 2> swap_bytes_{};  // full, partial
   void UpdateCompressionRatio();
 };
 

@@ -160,4 +160,20 @@ TEST_CASE("bad flags fail with a message that names them", "[tools][e2e]") {
   CHECK_THAT(out, Catch::Contains("--dataset"));
 }
 
+TEST_CASE("bad retraining swap flags fail naming the flag", "[tools][e2e]") {
+  // services/trainer/partial_swap.h; the checks run before the store is opened.
+  const auto flag = GENERATE(
+      as<std::pair<std::string, std::string>>{}, std::pair{"--swap-deploy", "sparse"},
+      std::pair{"--swap-ratio", "0"}, std::pair{"--swap-ratio", "1.5"},
+      std::pair{"--swap-finetune-steps", "99999999999"}, std::pair{"--swap-retrain-from", "warm"});
+  int status = -1;
+  const std::string out = Run((BinDir() / "streamtrain-trainer").string() +
+                                  " --store /nonexistent --checkpoint-dir /nonexistent " +
+                                  flag.first + " " + flag.second + " 2>&1",
+                              &status);
+  INFO(out);
+  CHECK(status != 0);
+  CHECK_THAT(out, Catch::Contains(flag.first));
+}
+
 }  // namespace streamtrain::tools

@@ -1,0 +1,149 @@
+// TrainerApp's full mode (--mode full): the serving model scores the stream while a
+// retraining runs on its own thread, then the retrained model is swapped in, whole (a
+// snapshot) or partially (partial_swap.h, as deltas). Split from trainer_app.cpp.
+#include "trainer_retraining.h"
+
+#include <chrono>
+#include <vector>
+
+#include "streamtrain/common/logging.h"
+#include "trainer_app.h"
+
+namespace streamtrain::trainer {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+Result<bool> TrainerApp::StepFull() {
+  ST_RETURN_IF_ERROR(FinishRetraining(/*wait=*/options_.retrain_blocking));
+  const store::StoreStats stats = store_->Stats();
+  const uint64_t cursor = SkipBacklog(progress().cursor, stats);
+  const size_t t = options_.trigger;
+  probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
+  if (stats.next_seq.value() < cursor + t) return false;
+
+  // The serving model scores the new records; they are trained on by the next retraining.
+  auto started = Clock::now();
+  std::vector<SequenceNumber> seqs;
+  for (uint64_t s = cursor; s < cursor + t; ++s) seqs.emplace_back(s);
+  const size_t width = store_->schema().feature_count();
+  features_.resize(t * width);
+  labels_.resize(t);
+  Status read = store_->ReadBatch(seqs, features_, labels_);
+  if (read.code() == ErrorCode::kOutOfRange &&
+      store_->Stats().first_seq.value() > stats.first_seq.value()) {
+    return false;  // evicted meanwhile: the next call skips past them
+  }
+  ST_RETURN_IF_ERROR(read);
+  probe_.PhaseTook(Phase::kSample, SecondsSince(started));
+  started = Clock::now();
+  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, t));
+  probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.cursor = cursor + t;
+    progress_.records_trained += t;
+  }
+  PublishProgress();
+  if (!retraining_ && cursor + t - last_retrain_cursor_ >= options_.retrain_every) {
+    StartRetraining();
+  }
+  return true;
+}
+
+void TrainerApp::StartRetraining() {
+  const uint64_t boundary = progress().cursor;
+  const uint64_t index = progress().retrains + 1;
+  last_retrain_cursor_ = boundary;
+  retraining_ = std::make_unique<Retraining>();
+  retraining_->boundary = boundary;
+  Retraining* job = retraining_.get();
+  const bool partial = options_.swap.deploy == SwapDeploy::kPartial;
+  const bool warm = RetrainStart(options_.swap) == SwapRetrainFrom::kDeployed;
+  GetLogger("trainer")->info("retraining #{} from {} on records [{}, {})", index,
+                             warm ? "the deployed model" : "scratch",
+                             store_->Stats().first_seq.value(), boundary);
+  // The serving model does not change while the retraining runs (only a swap changes it).
+  std::vector<float> deployed = partial || warm ? model_->GetParameters() : std::vector<float>{};
+  // The seed depends only on the retraining's index: the result is reproducible however
+  // the retraining overlaps with the stream.
+  job->thread = std::thread([this, job, boundary, index, deployed = std::move(deployed)] {
+    const auto start = Clock::now();
+    auto run = [&]() -> Status {
+      ST_ASSIGN_OR_RETURN(auto m, ModelOptionsForStore(options_.model.seed + index));
+      ST_ASSIGN_OR_RETURN(job->model, model::Model::Create(m));
+      std::mt19937_64 rng(options_.model.seed + index);
+      const uint64_t lo = store_->Stats().first_seq.value();
+      if (options_.swap.deploy == SwapDeploy::kFull) {
+        if (!deployed.empty()) ST_RETURN_IF_ERROR(job->model->SetParameters(deployed));
+        return TrainEpochs(*job->model, lo, boundary, options_.retrain_epochs, rng, &job->cancel);
+      }
+      PartialSwap swap(options_.swap, *store_, options_.batch);
+      ST_RETURN_IF_ERROR(swap.Prepare(*job->model, deployed));
+      ST_RETURN_IF_ERROR(TrainEpochs(*job->model, lo, boundary, options_.retrain_epochs, rng,
+                                     &job->cancel,
+                                     [&swap](model::Model& m) { swap.AfterRetrainStep(m); }));
+      ST_ASSIGN_OR_RETURN(job->partial,
+                          swap.Finish(*job->model, lo, boundary, options_.model.seed + index));
+      return Status::Ok();
+    };
+    job->status = run();
+    job->seconds = SecondsSince(start);
+    job->done.store(true, std::memory_order_release);
+  });
+}
+
+Status TrainerApp::FinishRetraining(bool wait) {
+  if (!retraining_) return Status::Ok();
+  if (!wait && !retraining_->done.load(std::memory_order_acquire)) return Status::Ok();
+  retraining_->thread.join();
+  auto job = std::move(retraining_);
+  ST_RETURN_IF_ERROR(job->status.WithContext("retraining"));
+  completed_retrain_cursor_ = job->boundary;
+  const bool partial = job->partial.has_value();
+  SwapStats swap{.published = true, .versions = 1};
+  if (deployer_) {
+    const uint64_t version = progress().version + 1;
+    if (partial) {
+      ST_ASSIGN_OR_RETURN(
+          swap, deployer_->ReplaceCoordinates(job->partial->params, job->partial->mask, version));
+    } else {
+      ST_ASSIGN_OR_RETURN(swap, deployer_->Replace(job->model->GetParameters(), version));
+    }
+    if (!swap.published) {
+      // Non-finite parameters: the serving model stays; the next retraining tries again.
+      std::lock_guard lock(progress_mutex_);
+      progress_.retrains += 1;
+      progress_.last_retrain_seconds = job->seconds;
+      return Checkpoint();
+    }
+  }
+  if (partial) {
+    // The serving model keeps its identity and takes the values the replicas now hold.
+    ST_RETURN_IF_ERROR(
+        model_->SetParameters(deployer_ ? deployer_->served() : job->partial->params));
+  } else {
+    model_ = std::move(job->model);
+  }
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.retrains += 1;
+    progress_.iterations += 1;
+    progress_.version += swap.versions;
+    progress_.last_retrain_seconds = job->seconds;
+  }
+  probe_.Retrained(job->seconds);
+  probe_.Swapped(partial, swap.bytes);
+  GetLogger("trainer")->info("retraining on [.., {}) done in {:.1f} s; serving version {}",
+                             job->boundary, job->seconds, progress().version);
+  PublishProgress();
+  return Checkpoint();
+}
+
+}  // namespace streamtrain::trainer
