@@ -1,0 +1,250 @@
+// The dpu sparsifier: exact k, the fused selection equals a plain reference (score array,
+// full sort), both scan paths agree, deployed coordinates' local contributions restart at
+// zero, and on a quadratic with known curvature its chosen set loses less than magnitude
+// selection's when the other coordinates are rewound (Qu et al., "Deep Partial Updating").
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "streamtrain/sparse/contribution.h"
+#include "streamtrain/sparse/error_feedback_sparsifier.h"
+#include "streamtrain/sparse/shadow_selector.h"
+// The selection's private scan: its rank bits and a switch for forcing its paths.
+#include "../../libs/sparse/src/candidate_scan.h"
+
+namespace streamtrain::sparse {
+namespace {
+
+std::vector<TensorRange> Layout(const std::vector<uint64_t>& sizes) {
+  std::vector<TensorRange> layout;
+  uint64_t offset = 0;
+  for (uint64_t size : sizes) {
+    layout.push_back({.offset = offset, .size = size});
+    offset += size;
+  }
+  return layout;
+}
+
+std::vector<float> Gaussian(uint64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  return v;
+}
+
+// Per tensor: the score array (CombinedContribution), ranked by a full sort on the score's
+// rank bits, ties to the lower index; the k largest in index order.
+std::vector<std::vector<uint64_t>> ReferenceDpu(const std::vector<float>& pending,
+                                                const std::vector<float>& local,
+                                                const std::vector<TensorRange>& layout,
+                                                double ratio) {
+  std::vector<std::vector<uint64_t>> out;
+  for (const TensorRange& r : layout) {
+    std::vector<float> score(r.size);
+    CombinedContribution(std::span(pending).subspan(r.offset, r.size),
+                         std::span(local).subspan(r.offset, r.size), score);
+    std::vector<uint64_t> order(r.size);
+    for (uint64_t i = 0; i < r.size; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint64_t a, uint64_t b) {
+      const uint32_t ba = internal::ScoreBits(score[a]);
+      const uint32_t bb = internal::ScoreBits(score[b]);
+      return ba != bb ? ba > bb : a < b;
+    });
+    const auto k = std::clamp<uint64_t>(
+        static_cast<uint64_t>(std::llround(ratio * static_cast<double>(r.size))), 1, r.size);
+    order.resize(k);
+    std::sort(order.begin(), order.end());
+    for (uint64_t& i : order) i += r.offset;
+    out.push_back(order);
+  }
+  return out;
+}
+
+class ScanPathScope {
+ public:
+  explicit ScanPathScope(internal::ScanPath path) { internal::ForceScanPathForTesting(path); }
+  ~ScanPathScope() {
+    internal::ForceScanPathForTesting(internal::Avx2Available() ? internal::ScanPath::kAvx2
+                                                                : internal::ScanPath::kPortable);
+  }
+  ScanPathScope(const ScanPathScope&) = delete;
+  ScanPathScope& operator=(const ScanPathScope&) = delete;
+};
+
+TEST_CASE("dpu parses and names itself", "[sparse][dpu]") {
+  CHECK(ParseSparsifierKind("dpu").value() == SparsifierKind::kDpu);
+  CHECK(SparsifierKindName(SparsifierKind::kDpu) == "dpu");
+  CHECK(ParseSparsifierKind("nope").status().message().find("dpu") != std::string::npos);
+}
+
+TEST_CASE("the combined contribution normalises both terms", "[sparse][dpu]") {
+  // pending^2 sums to 25, |local| to 5: w = 5, score = p^2 + 5 * local = 2 * 25 * combined.
+  const std::vector<float> pending = {3.0f, 4.0f, 0.0f};
+  const std::vector<float> local = {1.0f, -2.0f, 2.0f};
+  std::vector<float> score(3);
+  CombinedContribution(pending, local, score);
+  CHECK(score == std::vector<float>{14.0f, 6.0f, 10.0f});
+  // Either total zero: the weight is 1 and only the other term ranks.
+  const std::vector<float> zeros(3, 0.0f);
+  CombinedContribution(zeros, local, score);
+  CHECK(score == local);
+}
+
+TEST_CASE("dpu selects exactly k, the reference set, on both scan paths", "[sparse][dpu]") {
+  const std::vector<uint64_t> sizes =
+      GENERATE(std::vector<uint64_t>{1, 7, 65, 2049}, std::vector<uint64_t>{5003, 36867, 13},
+               std::vector<uint64_t>{200001, 24});
+  const double ratio = GENERATE(0.001, 0.01, 0.3);
+  const bool shadow = GENERATE(false, true);
+  CAPTURE(sizes, ratio, shadow);
+  const auto layout = Layout(sizes);
+  const uint64_t n = layout.back().offset + layout.back().size;
+  // The terms on scales orders of magnitude apart, as with Adam (lr^2 against lr).
+  const std::vector<float> pending = Gaussian(n, 1, 1e-3f);
+  const std::vector<float> served = Gaussian(n, 2, 1.0f);
+  std::vector<float> trained(n);
+  for (uint64_t i = 0; i < n; ++i) trained[i] = served[i] + pending[i];
+  const std::vector<float> local0 = Gaussian(n, 3, 1e-1f);
+  // The pending change as the shadow path computes it.
+  std::vector<float> difference(n);
+  for (uint64_t i = 0; i < n; ++i) difference[i] = trained[i] - served[i];
+  const auto expected = ReferenceDpu(shadow ? difference : pending, local0, layout, ratio);
+
+  const SparsifierOptions options{.kind = SparsifierKind::kDpu, .ratio = ratio};
+  auto select = [&](internal::ScanPath path) {
+    const ScanPathScope forced(path);
+    std::vector<float> local = local0;
+    SparseUpdate update;
+    if (shadow) {
+      update = ShadowSelector::Create(options, layout).value()->Select(trained, served, 0, local);
+    } else {
+      std::vector<float> residual = pending;
+      update = ErrorFeedbackSparsifier::Create(options, layout).value()->Select(residual, 0, local);
+    }
+    return std::pair{update, local};
+  };
+  for (auto path : {internal::ScanPath::kPortable, internal::ScanPath::kAvx2}) {
+    CAPTURE(path == internal::ScanPath::kAvx2);
+    const auto [update, local] = select(path);
+    uint64_t k = 0;
+    for (size_t t = 0; t < layout.size(); ++t) {
+      CHECK(update.tensors[t].indices == expected[t]);
+      k += update.tensors[t].indices.size();
+    }
+    CHECK(k == update.size());
+    // Deployed: local restarts at zero; everything else is untouched.
+    std::vector<bool> chosen(n, false);
+    for (const auto& t : expected) {
+      for (uint64_t i : t) chosen[i] = true;
+    }
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < n; ++i) wrong += local[i] != (chosen[i] ? 0.0f : local0[i]) ? 1 : 0;
+    CHECK(wrong == 0);
+  }
+}
+
+TEST_CASE("dpu selects exactly k globally and through warm-up", "[sparse][dpu]") {
+  const auto layout = Layout({40000, 3, 9000});
+  const uint64_t n = 49003;
+  const SparsifierScope scope = GENERATE(SparsifierScope::kPerTensor, SparsifierScope::kGlobal);
+  const SparsifierOptions options{.kind = SparsifierKind::kDpu,
+                                  .ratio = 0.001,
+                                  .scope = scope,
+                                  .warmup_iterations = 3,
+                                  .warmup = WarmupMode::kRamp};
+  auto sparsifier = ErrorFeedbackSparsifier::Create(options, layout).value();
+  std::vector<float> local = Gaussian(n, 4, 1.0f);
+  for (uint64_t iteration = 0; iteration < 5; ++iteration) {
+    std::vector<float> residual = Gaussian(n, 5 + static_cast<uint32_t>(iteration), 1.0f);
+    const SparseUpdate update = sparsifier->Select(residual, iteration, local);
+    CHECK(update.size() == sparsifier->KAt(iteration));
+    for (const auto& t : update.tensors) CHECK(!t.indices.empty());
+  }
+  // Dense warm-up deploys everything: every local restarts.
+  auto dense = ErrorFeedbackSparsifier::Create(
+                   {.kind = SparsifierKind::kDpu, .ratio = 0.01, .warmup_iterations = 1}, layout)
+                   .value();
+  std::vector<float> residual(n, 1.0f);
+  CHECK(dense->Select(residual, 0, local).dense);
+  CHECK(std::all_of(local.begin(), local.end(), [](float x) { return x == 0.0f; }));
+}
+
+// Adam on L(w) = 1/2 sum h_i (w_i - target_i)^2 from w0 for `steps` steps; accumulates the
+// local contribution along the way and returns the trained w.
+std::vector<float> TrainQuadratic(const std::vector<float>& w0, const std::vector<float>& h,
+                                  const std::vector<float>& target, int steps,
+                                  std::vector<float>& local) {
+  const size_t n = w0.size();
+  std::vector<float> w = w0, m(n, 0.0f), v(n, 0.0f), g(n), before(n);
+  const float lr = 0.01f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+  for (int t = 1; t <= steps; ++t) {
+    for (size_t i = 0; i < n; ++i) g[i] = h[i] * (w[i] - target[i]);
+    before = w;
+    const float c1 = 1.0f - std::pow(b1, static_cast<float>(t));
+    const float c2 = 1.0f - std::pow(b2, static_cast<float>(t));
+    for (size_t i = 0; i < n; ++i) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      w[i] -= lr * (m[i] / c1) / (std::sqrt(v[i] / c2) + eps);
+    }
+    AccumulateLocalContribution(local, g, w, before);
+  }
+  return w;
+}
+
+double QuadraticLoss(const std::vector<float>& w, const std::vector<float>& h,
+                     const std::vector<float>& target) {
+  double loss = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const double d = double{w[i]} - target[i];
+    loss += 0.5 * h[i] * d * d;
+  }
+  return loss;
+}
+
+TEST_CASE("dpu's set beats magnitude selection after rewinding the rest", "[sparse][dpu]") {
+  // Two kinds of coordinates: stiff ones (curvature ~100) whose optimum is near, and flat
+  // ones (~0.01) whose optimum is far. Adam moves both about lr per step, so the flat ones
+  // move further (magnitude picks them) while the stiff ones gained far more loss.
+  const size_t n = 2000;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> jitter(0.5f, 1.5f);
+  std::vector<float> w0(n, 0.0f), h(n), target(n);
+  for (size_t i = 0; i < n; ++i) {
+    const bool stiff = i % 2 == 0;
+    h[i] = (stiff ? 100.0f : 0.01f) * jitter(rng);
+    target[i] = (stiff ? 0.05f : 1.0f) * jitter(rng) * ((rng() & 1) != 0 ? 1.0f : -1.0f);
+  }
+  std::vector<float> local(n, 0.0f);
+  const std::vector<float> trained = TrainQuadratic(w0, h, target, 20, local);
+  const auto layout = Layout({n});
+  // The paper's rewinding: deploy the chosen k of the pending change, rewind the rest to w0.
+  auto rewound_loss = [&](SparsifierKind kind) {
+    std::vector<float> residual(n), local_copy = local;
+    for (size_t i = 0; i < n; ++i) residual[i] = trained[i] - w0[i];
+    auto sparsifier = ErrorFeedbackSparsifier::Create({.kind = kind, .ratio = 0.1}, layout).value();
+    const SparseUpdate update = sparsifier->Select(residual, 0, local_copy);
+    std::vector<float> w = w0;
+    for (size_t j = 0; j < update.tensors[0].indices.size(); ++j) {
+      w[update.tensors[0].indices[j]] += update.tensors[0].values[j];
+    }
+    return QuadraticLoss(w, h, target);
+  };
+  const double initial = QuadraticLoss(w0, h, target);
+  const double full = QuadraticLoss(trained, h, target);
+  const double magnitude = rewound_loss(SparsifierKind::kTopK);
+  const double dpu = rewound_loss(SparsifierKind::kDpu);
+  std::printf(
+      "rewinding, k = 10%% of %zu: loss initial %.4f, full update %.4f, magnitude (topk) %.4f, "
+      "dpu %.4f\n",
+      n, initial, full, magnitude, dpu);
+  CHECK(dpu < magnitude);
+}
+
+}  // namespace
+}  // namespace streamtrain::sparse
