@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/error_feedback_sparsifier.h"
 #include "streamtrain/sparse/shadow_selector.h"
 #include "support/report.h"
@@ -43,7 +44,9 @@ struct Row {
   double ToFloor() const { return ms / floor_ms; }
   bool Targeted() const { return n >= kTargetMinN && what == "threshold train"; }
   double threshold_ms = 0;  // dpu rows: the threshold row's ms, same model, ratio, feedback
-  bool DpuTargeted() const { return n >= kTargetMinN && what.starts_with("dpu"); }
+  bool DpuTargeted() const {
+    return n >= kTargetMinN && (what == "dpu train" || what == "dpu shadow");
+  }
   // dpu's cost beyond threshold's, in floor passes.
   double DpuExtra() const { return (ms - threshold_ms) / floor_ms; }
   std::string TargetText() const {
@@ -95,6 +98,24 @@ Status Run(const BenchOptions& options) {
     const std::vector<float> local_base = Gaussian(n, 1e-4f, 3);
     const std::vector<float> gradient = Gaussian(n, 0.1f, 4);
     std::vector<float> residual(n), scratch = base, local = local_base;
+    // The trainer's arrays for dpu's fused step: trained = served + u, served = base (and
+    // the model held `served` before the step, as after a train-feedback reset).
+    std::vector<float> trained(n);
+    for (size_t i = 0; i < n; ++i) trained[i] = base[i] + update[i];
+    // What that step hands the selection: the totals per tensor of (pending, local), for
+    // the train rows (pending = the residual, `base`) and the shadow rows (base - update).
+    std::vector<sparse::ContributionSums> train_totals, shadow_totals;
+    for (const sparse::TensorRange& t : model.tensors) {
+      sparse::ContributionSums sums;
+      sparse::AddContributionSums(base.data() + t.offset, nullptr, local_base.data() + t.offset,
+                                  t.size, sums);
+      train_totals.push_back(sums);
+      sums = {};
+      sparse::AddContributionSums(base.data() + t.offset, update.data() + t.offset,
+                                  local_base.data() + t.offset, t.size, sums);
+      shadow_totals.push_back(sums);
+    }
+    std::vector<sparse::ContributionSums> step_totals;
     // Small models finish in microseconds: more runs so the median settles.
     const int repeats = n < 1'000'000 ? options.repeats * 20 : options.repeats;
     for (double ratio : options.ratios) {
@@ -106,7 +127,7 @@ Status Run(const BenchOptions& options) {
         ST_ASSIGN_OR_RETURN(auto train, sparse::ErrorFeedbackSparsifier::Create(so, model.tensors));
         ST_ASSIGN_OR_RETURN(auto shadow, sparse::ShadowSelector::Create(so, model.tensors));
         const std::string name(sparse::SparsifierKindName(kind));
-        std::vector<double> floor_ms, train_ms, accumulate_ms, shadow_ms, enc_ms[2];
+        std::vector<double> floor_ms, train_ms, accumulate_ms, shadow_ms, enc_ms[2], own_ms;
         sparse::SparseUpdate kept;
         for (int rep = -1; rep < repeats; ++rep) {
           const auto iteration = static_cast<uint64_t>(rep + 1);
@@ -114,8 +135,18 @@ Status Run(const BenchOptions& options) {
           residual = base;
           if (dpu) local = local_base;
           auto start = BenchClock::now();
-          sparse::SparseUpdate selected = train->Select(residual, iteration, local);
+          sparse::SparseUpdate selected = train->Select(residual, iteration, local, train_totals);
           const double t_train = Millis(BenchClock::now() - start);
+          double t_own = 0;
+          if (dpu) {
+            // Without the caller's totals: Select sums them in a pass of its own.
+            residual = base;
+            local = local_base;
+            start = BenchClock::now();
+            const sparse::SparseUpdate own = train->Select(residual, iteration, local);
+            t_own = Millis(BenchClock::now() - start);
+            if (own.size() != selected.size()) return Internal("dpu count differs");
+          }
           if (selected.size() != train->KAt(iteration)) {
             return Internal(fmt::format("{} {} ratio {}: {} coordinates, expected {}", model.name,
                                         name, ratio, selected.size(), train->KAt(iteration)));
@@ -124,19 +155,27 @@ Status Run(const BenchOptions& options) {
           if (dpu) local = local_base;
           start = BenchClock::now();
           if (dpu) {
-            // The trainer's fused loop: the update into the residual, -g * u into local.
-            for (size_t i = 0; i < n; ++i) {
-              residual[i] += update[i];
-              local[i] -= gradient[i] * update[i];
+            // The trainer's pass (Deployer): r += trained - served, local -= g * step and
+            // the totals, per tensor (sparse::AccumulateStep).
+            step_totals.clear();
+            for (const sparse::TensorRange& t : model.tensors) {
+              auto part = [&](const std::vector<float>& v) {
+                return std::span<const float>(v).subspan(t.offset, t.size);
+              };
+              step_totals.push_back(
+                  sparse::AccumulateStep(std::span<float>(local).subspan(t.offset, t.size),
+                                         std::span<float>(residual).subspan(t.offset, t.size),
+                                         part(gradient), part(trained), part(base), part(base)));
             }
           } else {
             for (size_t i = 0; i < n; ++i) residual[i] += update[i];
           }
-          selected = train->Select(residual, iteration, local);
+          selected = train->Select(residual, iteration, local, step_totals);
           const double t_accumulate = Millis(BenchClock::now() - start);
           if (dpu) local = local_base;
           start = BenchClock::now();
-          const sparse::SparseUpdate shadowed = shadow->Select(base, update, iteration, local);
+          const sparse::SparseUpdate shadowed =
+              shadow->Select(base, update, iteration, local, shadow_totals);
           const double t_shadow = Millis(BenchClock::now() - start);
           if (shadowed.size() != selected.size()) return Internal("shadow count differs");
           if (rep < 0) continue;  // the first run sizes the scratch buffers
@@ -144,6 +183,7 @@ Status Run(const BenchOptions& options) {
           train_ms.push_back(t_train);
           accumulate_ms.push_back(t_accumulate);
           shadow_ms.push_back(t_shadow);
+          own_ms.push_back(t_own);
           if (kind == sparse::SparsifierKind::kThreshold) {
             for (int e = 0; e < 2; ++e) {
               const auto encoding =
@@ -172,6 +212,12 @@ Status Run(const BenchOptions& options) {
         if (kind == sparse::SparsifierKind::kThreshold) threshold_shadow_ms = r.ms;
         if (dpu) r.threshold_ms = threshold_shadow_ms;
         rows.push_back(r);
+        if (dpu) {
+          r = common;
+          r.what = "dpu train, sums in Select";
+          r.ms = Median(own_ms);
+          rows.push_back(r);
+        }
         if (kind == sparse::SparsifierKind::kThreshold) {
           for (int e = 0; e < 2; ++e) {
             r = common;
@@ -228,9 +274,14 @@ Status Run(const BenchOptions& options) {
       "models' real tensors (LeNet-5 10, ResNet-18 62, ResNet-50 161). Benchmarks never "
       "assert times. `dpu`: the same selection ranked by the DPU combined contribution "
       "(libs/sparse contribution.h) computed on the fly from the pending change and a local "
-      "contribution array (one more array read, plus a pass that sums both terms' totals "
-      "per tensor); its `r += u then select` also accumulates `local -= g * u` in the "
-      "caller's loop. The local contributions are refilled untimed before each call.\n",
+      "contribution array (one more array read), given the totals that normalise the two "
+      "terms per tensor as the trainer's step pass hands them over (computed untimed "
+      "here). Its `r += u then select` is that pass as the trainer runs it "
+      "(`sparse::AccumulateStep` per tensor: `r += trained - served`, `local -= g * "
+      "(trained - before)` and the totals, reading five arrays and writing two) followed by "
+      "the selection. `dpu train, sums in Select`: without the caller's totals, Select sums "
+      "them in a pass of its own (what a caller without the fused step pays). The local "
+      "contributions are refilled untimed before each call.\n",
       options.repeats, UtcNow(), AvailableCpus(), CpuModel(), kTarget, verdict, kDpuExtraTarget,
       dpu_verdict, table,
       plot.empty() ? "\n![x floor per selector](selection.png)\n\n" : "\nNo plot: " + plot + "\n\n",

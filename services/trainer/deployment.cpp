@@ -351,7 +351,6 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
     RememberModel(trained);
     return held;
   }
-  AccumulateLocal(trained, gradient);
   non_finite_reported_ = false;
   if (holding_) {
     GetLogger("deploy")->info(
@@ -375,7 +374,7 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
     stats.coordinates = served_.size();
     return stats;
   }
-  ST_ASSIGN_OR_RETURN(stats, PublishDelta(trained, version));
+  ST_ASSIGN_OR_RETURN(stats, PublishDelta(trained, version, gradient));
   RememberModel(trained);
   ++since_snapshot_;
   if (snapshot_requested_.exchange(false) ||
@@ -385,20 +384,38 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
   return stats;
 }
 
-Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t version) {
+Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t version,
+                                          std::span<const float> gradient) {
   const bool train_feedback = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
   const size_t n = served_.size();
   double residual_sq = 0;
   bool stats_model_reset = false;
   sparse::SparseUpdate update;
+  // dpu: the step's local contributions, the residual update (train) and the totals the
+  // selection normalises by, in one pass (sparse::AccumulateStep).
+  const bool fused = !local_.empty() && !gradient.empty();
+  totals_.clear();  // none: the selection sums for itself
+  if (fused) {
+    const std::span<float> local(local_), residual(residual_);
+    for (const sparse::TensorRange& r : sparse_layout_) {
+      totals_.push_back(sparse::AccumulateStep(
+          local.subspan(r.offset, r.size),
+          train_feedback ? residual.subspan(r.offset, r.size) : std::span<float>(),
+          gradient.subspan(r.offset, r.size), trained.subspan(r.offset, r.size),
+          std::span<const float>(model_before_).subspan(r.offset, r.size),
+          std::span<const float>(served_).subspan(r.offset, r.size)));
+    }
+  }
   if (train_feedback) {
     // Thesis Algorithm 3 after the optimizer: r += (trained - served); the k largest of r
     // are applied, the rest waits in r. When the model ran ahead during a hold, trained -
     // served is everything it is ahead, not one step.
-    for (size_t i = 0; i < n; ++i) residual_[i] += trained[i] - served_[i];
-    update = sparsifier_->Select(residual_, iterations_, local_);
+    if (!fused) {
+      for (size_t i = 0; i < n; ++i) residual_[i] += trained[i] - served_[i];
+    }
+    update = sparsifier_->Select(residual_, iterations_, local_, totals_);
   } else {
-    update = shadow_->Select(trained, served_, iterations_, local_);
+    update = shadow_->Select(trained, served_, iterations_, local_, totals_);
   }
   ++iterations_;
   wire::Delta delta = BuildDelta(update, train_feedback, version);

@@ -26,7 +26,9 @@
 // `--sparsifier dpu` ranks by the DPU combined contribution (libs/sparse contribution.h):
 // the deployer keeps the local contribution of every parameter, adds -gradient * step after
 // each optimizer step (Publish's `gradient`; the step is trained minus the parameters the
-// model held before it) and zeroes it where a coordinate is deployed.
+// model held before it) in the pass that also updates the residual and sums the totals the
+// selection normalises by (sparse::AccumulateStep), and zeroes it where a coordinate is
+// deployed.
 //
 // Restart: SerializeState/RestoreState carry the residual (train) or the served copy
 // (shadow) and the dpu local contributions through the checkpoint (state version 3; older
@@ -50,6 +52,7 @@
 #include "streamtrain/common/status.h"
 #include "streamtrain/kafka/client_config.h"
 #include "streamtrain/model/parameter_layout.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/error_feedback_sparsifier.h"
 #include "streamtrain/sparse/shadow_selector.h"
 #include "streamtrain/sparse/sparsifier_options.h"
@@ -207,7 +210,8 @@ class Deployer {
                                  std::optional<double> window_accuracy);
   DeltaStats Hold(HoldReason reason, std::span<float> trained,
                   std::optional<double> window_accuracy);
-  Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version);
+  Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version,
+                                  std::span<const float> gradient);
   Status PublishSnapshot(uint64_t version);
   // dpu: local -= gradient * (trained - model_before_); then model_before_ = trained.
   void AccumulateLocal(std::span<const float> trained, std::span<const float> gradient);
@@ -230,6 +234,7 @@ class Deployer {
   std::vector<float> residual_;      // train mode: the update not applied yet
   std::vector<float> local_;         // dpu: local contribution per parameter since deployed
   std::vector<float> model_before_;  // dpu: the model's parameters before the next step
+  std::vector<sparse::ContributionSums> totals_;  // dpu: this step's, per layout tensor
   std::atomic<uint64_t> served_digest_{0};
   uint64_t version_ = 0;
   uint64_t iterations_ = 0;        // deltas built, the sparsifier's iteration counter

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -172,6 +173,63 @@ TEST_CASE("dpu selects exactly k globally and through warm-up", "[sparse][dpu]")
   std::vector<float> residual(n, 1.0f);
   CHECK(dense->Select(residual, 0, local).dense);
   CHECK(std::all_of(local.begin(), local.end(), [](float x) { return x == 0.0f; }));
+}
+
+TEST_CASE("the fused step equals its parts and gives the selection the same totals",
+          "[sparse][dpu]") {
+  const auto layout = Layout({5003, 36867, 13});
+  const uint64_t n = 5003 + 36867 + 13;
+  const bool shadow = GENERATE(false, true);
+  const SparsifierScope scope = GENERATE(SparsifierScope::kPerTensor, SparsifierScope::kGlobal);
+  CAPTURE(shadow, scope == SparsifierScope::kGlobal);
+  const std::vector<float> served = Gaussian(n, 11, 1.0f);
+  const std::vector<float> gradient = Gaussian(n, 12, 0.1f);
+  std::vector<float> before = served, after(n);
+  if (shadow) before = Gaussian(n, 13, 1.0f);  // the trained model runs ahead
+  const std::vector<float> step = Gaussian(n, 14, 1e-3f);
+  for (uint64_t i = 0; i < n; ++i) after[i] = before[i] + step[i];
+  const std::vector<float> local0 = Gaussian(n, 15, 1e-4f);
+  const std::vector<float> residual0 = Gaussian(n, 16, 1e-2f);
+
+  // The parts: accumulate, then r += after - served, then sum as the selection would.
+  std::vector<float> local_parts = local0, residual_parts = residual0;
+  AccumulateLocalContribution(local_parts, gradient, after, before);
+  std::vector<float> pending(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    residual_parts[i] += after[i] - served[i];
+    pending[i] = shadow ? after[i] - served[i] : residual_parts[i];
+  }
+  // Fused, per tensor.
+  std::vector<float> local = local0, residual = residual0;
+  std::vector<ContributionSums> totals;
+  for (const TensorRange& r : layout) {
+    auto part = [&](auto& v) { return std::span(v).subspan(r.offset, r.size); };
+    totals.push_back(AccumulateStep(part(local), shadow ? std::span<float>() : part(residual),
+                                    part(gradient), part(after), part(before), part(served)));
+    ContributionSums expected;
+    AddContributionSums(pending.data() + r.offset, nullptr, local_parts.data() + r.offset, r.size,
+                        expected);
+    CHECK(totals.back().pending_squares == expected.pending_squares);
+    CHECK(totals.back().local_magnitudes == expected.local_magnitudes);
+  }
+  CHECK(std::memcmp(local.data(), local_parts.data(), n * sizeof(float)) == 0);
+  if (!shadow) CHECK(std::memcmp(residual.data(), residual_parts.data(), n * sizeof(float)) == 0);
+
+  // The selection with the caller's totals is the one that sums them itself.
+  const SparsifierOptions options{.kind = SparsifierKind::kDpu, .ratio = 0.01, .scope = scope};
+  auto select = [&](std::span<const ContributionSums> given) {
+    std::vector<float> l = local;
+    if (shadow) {
+      return ShadowSelector::Create(options, layout).value()->Select(after, served, 0, l, given);
+    }
+    std::vector<float> r = residual;
+    return ErrorFeedbackSparsifier::Create(options, layout).value()->Select(r, 0, l, given);
+  };
+  const SparseUpdate with_totals = select(totals);
+  const SparseUpdate summed_here = select({});
+  for (size_t t = 0; t < layout.size(); ++t) {
+    CHECK(with_totals.tensors[t].indices == summed_here.tensors[t].indices);
+  }
 }
 
 // Adam on L(w) = 1/2 sum h_i (w_i - target_i)^2 from w0 for `steps` steps; accumulates the

@@ -119,6 +119,36 @@ void AddContributionSums(const float* minuend, const float* subtrahend, const fl
   sums.local_magnitudes += Combine(magnitudes);
 }
 
+ContributionSums AccumulateStep(std::span<float> local, std::span<float> residual,
+                                std::span<const float> gradient, std::span<const float> after,
+                                std::span<const float> before, std::span<const float> served) {
+  const size_t n = local.size();
+  assert(gradient.size() == n && after.size() == n && before.size() == n && served.size() == n);
+  assert(residual.empty() || residual.size() == n);
+  double squares[kLanes] = {};
+  double magnitudes[kLanes] = {};
+  // The lanes of AddSums: element j of every block of eight into lane j, the tail into the
+  // first lanes, so the totals are bit-identical to a separate AddContributionSums.
+  auto one = [&](size_t i, size_t lane) {
+    const float l = local[i] - gradient[i] * (after[i] - before[i]);
+    local[i] = l;
+    float pending = after[i] - served[i];
+    if (!residual.empty()) pending = residual[i] += pending;
+    const double p = pending;
+    squares[lane] += p * p;
+    magnitudes[lane] += std::fabs(double{l});
+  };
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (size_t lane = 0; lane < kLanes; ++lane) one(i + lane, lane);
+  }
+  for (size_t lane = 0; i < n; ++i, ++lane) one(i, lane);
+  ContributionSums sums;
+  sums.pending_squares = Combine(squares);
+  sums.local_magnitudes = Combine(magnitudes);
+  return sums;
+}
+
 float LocalWeight(const ContributionSums& sums) {
   if (!(sums.pending_squares > 0) || !(sums.local_magnitudes > 0)) return 1.0f;
   // Capped so that w * 0 stays 0 (an infinite weight would make it NaN).

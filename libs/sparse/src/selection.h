@@ -174,7 +174,8 @@ void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& o
         const TensorRange& r = sorted_layout_[position];
         selected_.clear();
         const std::span<const TensorRange> one(&r, 1);
-        const Values scoped = values.ForRanges(one);
+        const Values scoped =
+            values.ForRanges(one, std::span<const size_t>(&by_offset_[position], 1));
         SelectLargest(scoped, one, TensorK(r.size, ratio), sampled, iteration,
                       /*one_per_range=*/false);
         TensorUpdate& t = out.tensors[by_offset_[position]];
@@ -184,8 +185,8 @@ void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& o
       }
       return;
     }
-    SelectLargest(values.ForRanges(sorted_layout_), sorted_layout_, GlobalK(ratio), sampled,
-                  iteration, /*one_per_range=*/true);
+    SelectLargest(values.ForRanges(sorted_layout_, by_offset_), sorted_layout_, GlobalK(ratio),
+                  sampled, iteration, /*one_per_range=*/true);
   }
   Distribute(values, out);
 }
@@ -367,7 +368,9 @@ struct ResidualValues {
     }
   }
   ScanSource source() const { return {.minuend = residual}; }
-  ResidualValues ForRanges(std::span<const TensorRange>) const { return *this; }
+  ResidualValues ForRanges(std::span<const TensorRange>, std::span<const size_t>) const {
+    return *this;
+  }
   // The two cache lines of a sample block at i.
   void Prefetch(uint64_t i) const {
     __builtin_prefetch(residual + i);
@@ -386,7 +389,9 @@ struct DifferenceValues {
     for (size_t j = 0; j < indices.size(); ++j) out[j] = trained[indices[j]];
   }
   ScanSource source() const { return {.minuend = trained, .subtrahend = served}; }
-  DifferenceValues ForRanges(std::span<const TensorRange>) const { return *this; }
+  DifferenceValues ForRanges(std::span<const TensorRange>, std::span<const size_t>) const {
+    return *this;
+  }
   void Prefetch(uint64_t i) const {
     __builtin_prefetch(trained + i);
     __builtin_prefetch(trained + i + 16);
@@ -402,6 +407,8 @@ template <typename Pending>
 struct ContributionValues {
   Pending pending;
   float* local;
+  // The caller's totals per layout tensor (AccumulateStep), or null: summed here.
+  const ContributionSums* totals = nullptr;
   float weight = 1.0f;  // LocalWeight over the ranges ranked together (ForRanges)
   float operator()(uint64_t i) const { return pending(i); }
   uint32_t Bits(uint64_t i) const { return ScoreBits(CombinedScore(pending(i), local[i], weight)); }
@@ -415,14 +422,23 @@ struct ContributionValues {
     s.local_weight = weight;
     return s;
   }
-  // The extra pass of the dpu kind: the two totals that normalise the terms.
-  ContributionValues ForRanges(std::span<const TensorRange> ranges) const {
+  // The weight over `ranges` (layout tensors `tensors`, same order): from the caller's
+  // totals, or else from a pass of its own, the one extra pass of the dpu kind. Either way
+  // the same sums (AccumulateStep adds in AddContributionSums' order).
+  ContributionValues ForRanges(std::span<const TensorRange> ranges,
+                               std::span<const size_t> tensors) const {
     const ScanSource s = pending.source();
     ContributionSums sums;
-    for (const TensorRange& r : ranges) {
-      AddContributionSums(s.minuend + r.offset,
-                          s.subtrahend != nullptr ? s.subtrahend + r.offset : nullptr,
-                          local + r.offset, r.size, sums);
+    for (size_t j = 0; j < ranges.size(); ++j) {
+      const TensorRange& r = ranges[j];
+      if (totals != nullptr) {
+        sums.pending_squares += totals[tensors[j]].pending_squares;
+        sums.local_magnitudes += totals[tensors[j]].local_magnitudes;
+      } else {
+        AddContributionSums(s.minuend + r.offset,
+                            s.subtrahend != nullptr ? s.subtrahend + r.offset : nullptr,
+                            local + r.offset, r.size, sums);
+      }
     }
     ContributionValues scoped = *this;
     scoped.weight = LocalWeight(sums);

@@ -26,11 +26,14 @@
 // w = LocalWeight = sum p^2 / sum |local|: combined times 2 * sum p^2, so it ranks the same,
 // but it is one multiply-add per coordinate in float (no division), which the selection scan
 // evaluates on the fly. Scores from one call rank; those of different calls do not compare.
+// The selection orders scores by their float bits mapped to 31 unsigned bits (one bit of
+// precision fewer than a float; ties to the lower index), as its keys need.
 // A deployed coordinate's local restarts at zero. Pure functions over flat vectors: no
 // LibTorch, no state, thread-safe.
 //
 //   sparse::AccumulateLocalContribution(local, gradient, step);   // after every optimizer step
 //   sparse::CombinedContribution(pending, local, score);          // before choosing the mask
+//   totals[t] = sparse::AccumulateStep(...);  // or both fused, per tensor, for the selection
 #pragma once
 
 #include <cstddef>
@@ -59,6 +62,17 @@ struct ContributionSums {
 // same weight bit for bit.
 void AddContributionSums(const float* minuend, const float* subtrahend, const float* local,
                          size_t n, ContributionSums& sums);
+
+// One tensor of one optimizer step for the dpu sparsifier, in one pass (all spans the same
+// length; `residual` empty for --feedback shadow):
+//   local[i] -= gradient[i] * (after[i] - before[i])
+//   train:  residual[i] += after[i] - served[i], and p = residual[i]
+//   shadow: p = after[i] - served[i]
+// Returns the totals of p and the new local, exactly as AddContributionSums over them gives
+// them, so the selection can take them instead of summing in a pass of its own.
+ContributionSums AccumulateStep(std::span<float> local, std::span<float> residual,
+                                std::span<const float> gradient, std::span<const float> after,
+                                std::span<const float> before, std::span<const float> served);
 
 // The weight w of the local term: sum p^2 / sum |local|; 1 when either is zero (then only
 // one term ranks anything).

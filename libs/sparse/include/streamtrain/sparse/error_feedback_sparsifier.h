@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "streamtrain/common/status.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/sparse/sparsifier_options.h"
 
@@ -55,9 +56,10 @@ class ErrorFeedbackSparsifier {
   // Selects from `update_in_residual_out` (r + u on entry, the new residual on exit; at
   // least LayoutEnd(layout) floats) the coordinates to apply at `iteration` (0-based).
   // `local`: the dpu kind's local contributions (as many floats; zeroed where selected);
-  // the other kinds ignore it.
+  // the other kinds ignore it. `totals`: AccumulateStep's totals per layout tensor for
+  // this call's pending change and local (empty: Select sums them in a pass of its own).
   SparseUpdate Select(std::span<float> update_in_residual_out, uint64_t iteration,
-                      std::span<float> local = {});
+                      std::span<float> local = {}, std::span<const ContributionSums> totals = {});
 
   // Coordinates Select returns at `iteration` (warm-up included).
   uint64_t KAt(uint64_t iteration) const;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "streamtrain/common/status.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/sparse/sparsifier_options.h"
 
@@ -42,9 +43,11 @@ class ShadowSelector {
   // The k largest |trained - served| at `iteration`, with values trained[i] (the new
   // served values). Both spans hold at least LayoutEnd(layout) floats; neither is modified.
   // `local`: the dpu kind's local contributions (as many floats; zeroed where selected);
-  // the other kinds ignore it.
+  // the other kinds ignore it. `totals`: AccumulateStep's totals per layout tensor for
+  // this call's pending change and local (empty: Select sums them in a pass of its own).
   SparseUpdate Select(std::span<const float> trained, std::span<const float> served,
-                      uint64_t iteration, std::span<float> local = {});
+                      uint64_t iteration, std::span<float> local = {},
+                      std::span<const ContributionSums> totals = {});
 
   // Coordinates Select returns at `iteration` (warm-up included).
   uint64_t KAt(uint64_t iteration) const;
