@@ -149,6 +149,63 @@ TEST_CASE("dpu selects exactly k, the reference set, on both scan paths", "[spar
   }
 }
 
+TEST_CASE("dpu with global scope selects the reference set", "[sparse][dpu]") {
+  const auto layout = Layout({40000, 3, 9000, 2500});
+  const uint64_t n = 40000 + 3 + 9000 + 2500;
+  const double ratio = GENERATE(0.001, 0.02);
+  const bool shadow = GENERATE(false, true);
+  CAPTURE(ratio, shadow);
+  const std::vector<float> served = Gaussian(n, 21, 1.0f);
+  const std::vector<float> pending0 = Gaussian(n, 22, 1e-3f);
+  std::vector<float> trained(n), pending(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    trained[i] = served[i] + pending0[i];
+    pending[i] = shadow ? trained[i] - served[i] : pending0[i];
+  }
+  const std::vector<float> local0 = Gaussian(n, 23, 1e-1f);
+  // Reference: one weight over every tensor (their totals added in layout order), each
+  // tensor's best, then the best of the rest up to k.
+  ContributionSums sums;
+  for (const TensorRange& r : layout) {
+    AddContributionSums(pending.data() + r.offset, nullptr, local0.data() + r.offset, r.size, sums);
+  }
+  const float weight = LocalWeight(sums);
+  auto key = [&](uint64_t i) {
+    return std::pair{internal::ScoreBits(CombinedScore(pending[i], local0[i], weight)),
+                     UINT64_MAX - i};
+  };
+  std::vector<uint64_t> chosen, rest;
+  for (const TensorRange& r : layout) {
+    uint64_t best = r.offset;
+    for (uint64_t i = r.offset; i < r.offset + r.size; ++i) {
+      if (key(i) > key(best)) best = i;
+    }
+    chosen.push_back(best);
+    for (uint64_t i = r.offset; i < r.offset + r.size; ++i) {
+      if (i != best) rest.push_back(i);
+    }
+  }
+  const auto k =
+      std::max<uint64_t>(layout.size(), static_cast<uint64_t>(std::llround(ratio * double(n))));
+  std::sort(rest.begin(), rest.end(), [&](uint64_t a, uint64_t b) { return key(a) > key(b); });
+  chosen.insert(chosen.end(), rest.begin(), rest.begin() + static_cast<ptrdiff_t>(k - 4));
+  std::sort(chosen.begin(), chosen.end());
+
+  const SparsifierOptions options{
+      .kind = SparsifierKind::kDpu, .ratio = ratio, .scope = SparsifierScope::kGlobal};
+  std::vector<float> local = local0;
+  SparseUpdate update;
+  if (shadow) {
+    update = ShadowSelector::Create(options, layout).value()->Select(trained, served, 0, local);
+  } else {
+    std::vector<float> residual = pending0;
+    update = ErrorFeedbackSparsifier::Create(options, layout).value()->Select(residual, 0, local);
+  }
+  std::vector<uint64_t> got;
+  for (const auto& t : update.tensors) got.insert(got.end(), t.indices.begin(), t.indices.end());
+  CHECK(got == chosen);
+}
+
 TEST_CASE("dpu selects exactly k globally and through warm-up", "[sparse][dpu]") {
   const auto layout = Layout({40000, 3, 9000});
   const uint64_t n = 49003;
