@@ -14,12 +14,12 @@
 //   combined_i = 1/2 * global_i / sum_j global_j + 1/2 * local_i / sum_j |local_j|
 // summed over the coordinates ranked together (one tensor, or all with --scope global).
 //
-// Why normalised: the raw sum 1/2 p^2 + local is dominated by whichever term is larger, and
-// the two differ by orders of magnitude (with Adam, |local| ~ lr * |g| per step while p^2 ~
-// lr^2 per step, so the local term swamps the global one early and the global one takes
-// over as p grows), which made the raw score a near copy of one ranking or the other.
-// Dividing each by its total makes both fractions of 1, weighted equally (lambda = 1/2, as
-// the authors' code does). Sums of |local| rather than of local: the local term can be
+// Why normalised: the raw sum 1/2 p^2 + local is dominated by whichever term is larger,
+// and the two differ by orders of magnitude (with Adam each step adds about lr * |g| to
+// |local| but moves p by about lr, so p^2 starts near lr^2), which made the raw score a
+// near copy of one ranking or the other. Dividing each by its total makes both fractions
+// of 1, weighted equally (lambda = 1/2, the normalisation of the authors' code,
+// github.com/zqu1992/DPU). Sums of |local| rather than of local: the local term can be
 // negative (the path went uphill along i), and a signed total can be near zero.
 //
 // What is computed is the score CombinedScore(p, local, w) = p^2 + w * local with
