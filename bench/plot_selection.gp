@@ -12,7 +12,7 @@ set logscale xy
 set xlabel 'ratio k / N (%)'
 set ylabel 'x floor (one read+write pass)'
 set key outside below center horizontal
-whats = 'threshold_train threshold_shadow topk_train topk_shadow randomk_train randomk_shadow encode_f32 encode_f16'
+whats = 'threshold_train threshold_shadow topk_train topk_shadow randomk_train randomk_shadow dpu_train dpu_shadow encode_f32 encode_f16'
 label(w) = system(sprintf("echo %s | tr _ ' '", w))
 only(m, w, col) = (strcol(1) eq m && strcol(4) eq label(w)) ? column(col) : NaN
 set multiplot layout 1,3

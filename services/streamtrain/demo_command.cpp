@@ -693,7 +693,7 @@ void RegisterDemoCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--trigger", args->trigger, "t: new records per iteration")
       ->capture_default_str()
       ->check(CLI::Range(1, 128));
-  cmd->add_option("--sparsifier", args->sparsifier, "topk | threshold | randomk | none")
+  cmd->add_option("--sparsifier", args->sparsifier, "topk | threshold | randomk | dpu | none")
       ->capture_default_str();
   cmd->add_option("--ratio", args->ratio, "Fraction k/N of the parameters each delta carries")
       ->capture_default_str();

@@ -9,6 +9,7 @@
 #include "streamtrain/common/parameter_digest.h"
 #include "streamtrain/kafka/partition_reader.h"
 #include "streamtrain/kafka/producer.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/wire/snapshot.h"
 #include "trainer_probe.h"
 
@@ -21,12 +22,6 @@ constexpr size_t kMaxDeltaBytes = 1000000;
 constexpr int64_t kNewestScanMessages = 64;  // how far back Start() looks for our versions
 // How long creating the sink waits for the deltas and snapshots topics' metadata.
 constexpr auto kTopicLookupTimeout = std::chrono::seconds(5);
-constexpr char kStateMagicV1[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '1'};
-// Version 2 adds the publish gate's state after version 1's fields.
-constexpr char kStateMagic[8] = {'S', 'T', 'D', 'E', 'P', 'L', '0', '2'};
-constexpr uint8_t kStateHasAccuracy = 1;
-constexpr uint8_t kStateHolding = 2;
-
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -37,33 +32,6 @@ uint64_t NowUs() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
-}
-
-template <typename T>
-void Put(std::string& out, T value) {
-  out.append(reinterpret_cast<const char*>(&value), sizeof value);
-}
-
-template <typename T>
-bool Get(std::string_view& in, T* value) {
-  if (in.size() < sizeof(T)) return false;
-  std::memcpy(value, in.data(), sizeof(T));
-  in.remove_prefix(sizeof(T));
-  return true;
-}
-
-void PutFloats(std::string& out, const std::vector<float>& values) {
-  Put<uint64_t>(out, values.size());
-  out.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
-}
-
-bool GetFloats(std::string_view& in, std::vector<float>* values, uint64_t expected) {
-  uint64_t count = 0;
-  if (!Get(in, &count) || count != expected || in.size() < count * sizeof(float)) return false;
-  values->resize(count);
-  std::memcpy(values->data(), in.data(), count * sizeof(float));
-  in.remove_prefix(count * sizeof(float));
-  return true;
 }
 
 bool AllFinite(std::span<const float> values) {
@@ -240,6 +208,9 @@ Result<std::unique_ptr<Deployer>> Deployer::Create(const DeploymentOptions& opti
       ST_ASSIGN_OR_RETURN(d->shadow_,
                           sparse::ShadowSelector::Create(options.sparsifier, d->sparse_layout_));
     }
+    if (options.sparsifier.kind == sparse::SparsifierKind::kDpu) {
+      d->local_.assign(layout.parameter_count(), 0.0f);
+    }
   }
   return d;
 }
@@ -249,6 +220,8 @@ Result<uint64_t> Deployer::Start(std::span<const float> params, uint64_t version
   static auto log = GetLogger("deploy");
   served_.assign(params.begin(), params.end());
   if (!state.empty()) ST_RETURN_IF_ERROR(RestoreState(state, params));
+  // The checkpoint is written after a Publish, when the model holds `params`.
+  if (!local_.empty()) model_before_.assign(params.begin(), params.end());
   served_digest_ = DigestParameters(served_);
   ST_ASSIGN_OR_RETURN(auto newest, sink_->NewestPublishedVersion());
   if (newest && *newest > version) {
@@ -352,9 +325,14 @@ DeltaStats Deployer::Hold(HoldReason reason, std::span<float> trained,
 }
 
 Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
-                                     std::optional<double> window_accuracy) {
+                                     std::optional<double> window_accuracy,
+                                     std::span<const float> gradient) {
   if (trained.size() != served_.size()) {
     return InvalidArgument("deploy: " + std::to_string(trained.size()) + " parameters, expected " +
+                           std::to_string(served_.size()));
+  }
+  if (!gradient.empty() && gradient.size() != served_.size()) {
+    return InvalidArgument("deploy: " + std::to_string(gradient.size()) + " gradients, expected " +
                            std::to_string(served_.size()));
   }
   if (version != version_ + 1) {
@@ -366,7 +344,13 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
     GetLogger("deploy")->error("a delta delivery failed; a snapshot follows for the replicas");
     RequestSnapshot();
   }
-  if (auto reason = Gate(trained, window_accuracy)) return Hold(*reason, trained, window_accuracy);
+  if (auto reason = Gate(trained, window_accuracy)) {
+    // A step held for accuracy still moved the model; a non-finite one is dropped.
+    if (*reason == HoldReason::kAccuracy) AccumulateLocal(trained, gradient);
+    DeltaStats held = Hold(*reason, trained, window_accuracy);
+    RememberModel(trained);
+    return held;
+  }
   non_finite_reported_ = false;
   if (holding_) {
     GetLogger("deploy")->info(
@@ -390,7 +374,8 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
     stats.coordinates = served_.size();
     return stats;
   }
-  ST_ASSIGN_OR_RETURN(stats, PublishDelta(trained, version));
+  ST_ASSIGN_OR_RETURN(stats, PublishDelta(trained, version, gradient));
+  RememberModel(trained);
   ++since_snapshot_;
   if (snapshot_requested_.exchange(false) ||
       (options_.snapshot_every > 0 && since_snapshot_ >= options_.snapshot_every)) {
@@ -399,20 +384,38 @@ Result<DeltaStats> Deployer::Publish(std::span<float> trained, uint64_t version,
   return stats;
 }
 
-Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t version) {
+Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t version,
+                                          std::span<const float> gradient) {
   const bool train_feedback = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
   const size_t n = served_.size();
   double residual_sq = 0;
   bool stats_model_reset = false;
   sparse::SparseUpdate update;
+  // dpu: the step's local contributions, the residual update (train) and the totals the
+  // selection normalises by, in one pass (sparse::AccumulateStep).
+  const bool fused = !local_.empty() && !gradient.empty();
+  totals_.clear();  // none: the selection sums for itself
+  if (fused) {
+    const std::span<float> local(local_), residual(residual_);
+    for (const sparse::TensorRange& r : sparse_layout_) {
+      totals_.push_back(sparse::AccumulateStep(
+          local.subspan(r.offset, r.size),
+          train_feedback ? residual.subspan(r.offset, r.size) : std::span<float>(),
+          gradient.subspan(r.offset, r.size), trained.subspan(r.offset, r.size),
+          std::span<const float>(model_before_).subspan(r.offset, r.size),
+          std::span<const float>(served_).subspan(r.offset, r.size)));
+    }
+  }
   if (train_feedback) {
     // Thesis Algorithm 3 after the optimizer: r += (trained - served); the k largest of r
     // are applied, the rest waits in r. When the model ran ahead during a hold, trained -
     // served is everything it is ahead, not one step.
-    for (size_t i = 0; i < n; ++i) residual_[i] += trained[i] - served_[i];
-    update = sparsifier_->Select(residual_, iterations_);
+    if (!fused) {
+      for (size_t i = 0; i < n; ++i) residual_[i] += trained[i] - served_[i];
+    }
+    update = sparsifier_->Select(residual_, iterations_, local_, totals_);
   } else {
-    update = shadow_->Select(trained, served_, iterations_);
+    update = shadow_->Select(trained, served_, iterations_, local_, totals_);
   }
   ++iterations_;
   wire::Delta delta = BuildDelta(update, train_feedback, version);
@@ -479,6 +482,21 @@ Result<DeltaStats> Deployer::PublishDelta(std::span<float> trained, uint64_t ver
   return stats;
 }
 
+void Deployer::AccumulateLocal(std::span<const float> trained, std::span<const float> gradient) {
+  if (local_.empty() || gradient.empty()) return;
+  sparse::AccumulateLocalContribution(local_, gradient, trained, model_before_);
+}
+
+void Deployer::RestartLocalContributions(std::span<const float> model) {
+  if (local_.empty()) return;
+  std::fill(local_.begin(), local_.end(), 0.0f);
+  model_before_.assign(model.begin(), model.end());
+}
+
+void Deployer::RememberModel(std::span<const float> trained) {
+  if (!local_.empty()) std::copy(trained.begin(), trained.end(), model_before_.begin());
+}
+
 Status Deployer::PublishSnapshot(uint64_t version) {
   wire::SnapshotInfo info;
   info.model_id = options_.model_id;
@@ -503,85 +521,6 @@ Status Deployer::PublishSnapshot(uint64_t version) {
   if (probe_) probe_->SnapshotPublished(bytes);
   GetLogger("deploy")->debug("snapshot {} at version {}: {} chunks, {} bytes", info.snapshot_id,
                              version, chunks.size(), bytes);
-  return Status::Ok();
-}
-
-std::string Deployer::SerializeState() const {
-  std::string out(kStateMagic, sizeof kStateMagic);
-  Put<uint8_t>(out, static_cast<uint8_t>(options_.mode));
-  Put<uint8_t>(out, static_cast<uint8_t>(options_.sparsifier.feedback));
-  Put<uint64_t>(out, iterations_);
-  Put<uint64_t>(out, last_snapshot_id_);
-  Put<uint64_t>(out, served_digest_.load());
-  // Train mode needs the residual (served = the model); shadow the served copy (the model
-  // runs ahead of it).
-  // Dense mode needs neither: served = the model.
-  const bool train = options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
-  static const std::vector<float> kNone;
-  const std::vector<float>& values =
-      options_.mode == DeployMode::kDense ? kNone : (train ? residual_ : served_);
-  PutFloats(out, values);
-  // Version 2: the gate.
-  Put<uint8_t>(out, static_cast<uint8_t>((published_accuracy_ ? kStateHasAccuracy : 0) |
-                                         (holding_ ? kStateHolding : 0)));
-  Put<double>(out, published_accuracy_.value_or(0));
-  Put<uint64_t>(out, held_run_);
-  Put<uint64_t>(out, catch_up_left_);
-  // Train mode with the model ahead (held or catching up): the served copy differs from the
-  // model and is saved too.
-  if (options_.mode == DeployMode::kSparse && train && model_ahead()) PutFloats(out, served_);
-  return out;
-}
-
-Status Deployer::RestoreState(std::string_view state, std::span<const float> params) {
-  auto corrupt = [](const std::string& why) { return Corrupt("checkpoint deployment: " + why); };
-  const auto magic = state.substr(0, std::min(state.size(), sizeof kStateMagic));
-  const bool v1 = magic == std::string_view(kStateMagicV1, sizeof kStateMagicV1);
-  if (!v1 && magic != std::string_view(kStateMagic, sizeof kStateMagic)) {
-    return corrupt("bad magic");
-  }
-  state.remove_prefix(sizeof kStateMagic);
-  uint8_t mode = 0, feedback = 0;
-  uint64_t iterations = 0, snapshot_id = 0, digest = 0;
-  if (!Get(state, &mode) || !Get(state, &feedback) || !Get(state, &iterations) ||
-      !Get(state, &snapshot_id) || !Get(state, &digest)) {
-    return corrupt("truncated");
-  }
-  if (mode != static_cast<uint8_t>(options_.mode) ||
-      (options_.mode == DeployMode::kSparse &&
-       feedback != static_cast<uint8_t>(options_.sparsifier.feedback))) {
-    return FailedPrecondition(
-        "checkpoint deployment: written with another --deploy or --feedback mode; start from "
-        "a fresh checkpoint directory to change them");
-  }
-  iterations_ = iterations;
-  last_snapshot_id_ = snapshot_id;
-  const bool sparse_mode = options_.mode == DeployMode::kSparse;
-  const bool train = sparse_mode && options_.sparsifier.feedback == sparse::FeedbackMode::kTrain;
-  std::vector<float> ignored;
-  std::vector<float>& target = !sparse_mode ? ignored : (train ? residual_ : served_);
-  if (!GetFloats(state, &target, sparse_mode ? params.size() : 0)) {
-    return corrupt("does not hold " + std::to_string(params.size()) + " values");
-  }
-  if (!v1) {
-    uint8_t flags = 0;
-    double accuracy = 0;
-    if (!Get(state, &flags) || !Get(state, &accuracy) || !Get(state, &held_run_) ||
-        !Get(state, &catch_up_left_)) {
-      return corrupt("truncated gate state");
-    }
-    if (flags & kStateHasAccuracy) published_accuracy_ = accuracy;
-    holding_ = (flags & kStateHolding) != 0;
-    if (!train) held_run_ = catch_up_left_ = 0;
-    if (model_ahead() && !GetFloats(state, &served_, params.size())) {
-      return corrupt("truncated served copy");
-    }
-  }
-  if (!state.empty()) return corrupt(std::to_string(state.size()) + " trailing bytes");
-  if (options_.mode == DeployMode::kDense) return Status::Ok();
-  if (DigestParameters(served_) != digest) {
-    return corrupt("served parameters do not match their digest");
-  }
   return Status::Ok();
 }
 

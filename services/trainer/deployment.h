@@ -23,8 +23,16 @@
 // iterations, on request, after a delivery failure (so replicas that missed a delta can
 // resync) and, in `--deploy dense` mode, every iteration instead of deltas.
 //
+// `--sparsifier dpu` ranks by the DPU combined contribution (libs/sparse contribution.h):
+// the deployer keeps the local contribution of every parameter, adds -gradient * step after
+// each optimizer step (Publish's `gradient`; the step is trained minus the parameters the
+// model held before it) in the pass that also updates the residual and sums the totals the
+// selection normalises by (sparse::AccumulateStep), and zeroes it where a coordinate is
+// deployed.
+//
 // Restart: SerializeState/RestoreState carry the residual (train) or the served copy
-// (shadow) through the checkpoint. After a crash the trainer may have published versions
+// (shadow) and the dpu local contributions through the checkpoint (state version 3; older
+// states restore them as zero). After a crash the trainer may have published versions
 // beyond its checkpoint; Start() finds the newest version on the topics and continues
 // above it with a snapshot ("rebase"), so no version number ever means two models.
 //
@@ -44,6 +52,7 @@
 #include "streamtrain/common/status.h"
 #include "streamtrain/kafka/client_config.h"
 #include "streamtrain/model/parameter_layout.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/error_feedback_sparsifier.h"
 #include "streamtrain/sparse/shadow_selector.h"
 #include "streamtrain/sparse/sparsifier_options.h"
@@ -173,8 +182,10 @@ class Deployer {
   // `version` (sparse: a delta; dense: a snapshot) unless the gate holds it (stats.held: the
   // same version is offered again next time). When stats.model_reset, `trained` was
   // overwritten with the parameters the caller loads back into the model.
+  // `gradient`: the gradients that step used (--sparsifier dpu; empty: none accumulated).
   Result<DeltaStats> Publish(std::span<float> trained, uint64_t version,
-                             std::optional<double> window_accuracy = std::nullopt);
+                             std::optional<double> window_accuracy = std::nullopt,
+                             std::span<const float> gradient = {});
 
   // Replaces the served model wholesale (full retraining swap): snapshot at `version`.
   // Not published (version unused) when `params` are not all finite.
@@ -196,6 +207,11 @@ class Deployer {
   std::span<const float> served() const { return served_; }
   // Train feedback: what the served copy still lacks of the updates (empty otherwise).
   std::span<const float> residual() const { return residual_; }
+  // --sparsifier dpu: each parameter's local contribution since it was deployed (empty
+  // otherwise).
+  std::span<const float> local_contribution() const { return local_; }
+  // Whether Publish wants the step's gradients.
+  bool wants_gradient() const { return !local_.empty(); }
   DeployMode mode() const { return options_.mode; }
   // True while the accuracy gate holds deployment.
   bool holding() const { return holding_; }
@@ -211,11 +227,17 @@ class Deployer {
                                  std::optional<double> window_accuracy);
   DeltaStats Hold(HoldReason reason, std::span<float> trained,
                   std::optional<double> window_accuracy);
-  Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version);
+  Result<DeltaStats> PublishDelta(std::span<float> trained, uint64_t version,
+                                  std::span<const float> gradient);
   Status PublishSnapshot(uint64_t version);
   // Encodes `delta` (digest filled in), applies the decoded bytes to the served copy and
   // publishes them at delta.header.sequence; the encoded size.
   Result<uint64_t> SendSwapDelta(wire::Delta& delta);
+  // dpu: local -= gradient * (trained - model_before_); then model_before_ = trained.
+  void AccumulateLocal(std::span<const float> trained, std::span<const float> gradient);
+  void RememberModel(std::span<const float> trained);
+  // dpu: every local contribution restarts at zero from `model` (a swap deployed it all).
+  void RestartLocalContributions(std::span<const float> model);
   // The delta for this iteration's selection, values in options_.values' meaning.
   wire::Delta BuildDelta(const sparse::SparseUpdate& update, bool from_residual,
                          uint64_t version) const;
@@ -230,8 +252,11 @@ class Deployer {
   std::unique_ptr<sparse::ErrorFeedbackSparsifier> sparsifier_;  // --feedback train
   std::unique_ptr<sparse::ShadowSelector> shadow_;               // --feedback shadow
 
-  std::vector<float> served_;    // what replicas hold at version_
-  std::vector<float> residual_;  // train mode: the update not applied yet
+  std::vector<float> served_;        // what replicas hold at version_
+  std::vector<float> residual_;      // train mode: the update not applied yet
+  std::vector<float> local_;         // dpu: local contribution per parameter since deployed
+  std::vector<float> model_before_;  // dpu: the model's parameters before the next step
+  std::vector<sparse::ContributionSums> totals_;  // dpu: this step's, per layout tensor
   std::atomic<uint64_t> served_digest_{0};
   uint64_t version_ = 0;
   uint64_t iterations_ = 0;           // deltas built, the sparsifier's iteration counter

@@ -31,6 +31,7 @@ Result<SwapStats> Deployer::Replace(std::span<const float> params, uint64_t vers
   }
   served_.assign(params.begin(), params.end());
   if (!residual_.empty()) std::fill(residual_.begin(), residual_.end(), 0.0f);
+  RestartLocalContributions(params);  // every coordinate was deployed
   held_run_ = catch_up_left_ = 0;
   served_digest_ = DigestParameters(served_);
   version_ = version;
@@ -89,6 +90,9 @@ Result<SwapStats> Deployer::ReplaceCoordinates(std::span<const float> params,
   }
   // The model continues from the served copy: nothing the old model had pending applies.
   if (!residual_.empty()) std::fill(residual_.begin(), residual_.end(), 0.0f);
+  // The rest was rewound to the served values: nothing is pending anywhere, so the path
+  // integrals restart everywhere, from the swapped-in model (== params).
+  RestartLocalContributions(params);
   held_run_ = catch_up_left_ = 0;
   since_snapshot_ += stats.versions;
   if (snapshot_requested_.exchange(false) ||
@@ -101,10 +105,11 @@ Result<SwapStats> Deployer::ReplaceCoordinates(std::span<const float> params,
 Result<uint64_t> Deployer::SendSwapDelta(wire::Delta& delta) {
   ST_ASSIGN_OR_RETURN(delta.header.digest_after,
                       wire::DigestAfterApply(delta, layout_, served_, served_digest_));
-  ST_ASSIGN_OR_RETURN(std::string bytes, wire::EncodeDelta(delta, {.hmac_key = options_.hmac_key}));
+  ST_ASSIGN_OR_RETURN(std::string bytes,
+                      wire::EncodeDelta(delta, {.hmac_key = options_.hmac_key, .layout = layout_}));
   // Invariant 4: the served copy changes only through the bytes the replicas receive.
   ST_ASSIGN_OR_RETURN(wire::Delta decoded,
-                      wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key}));
+                      wire::DecodeDelta(bytes, {.hmac_key = options_.hmac_key, .layout = layout_}));
   uint64_t digest = served_digest_;
   ST_RETURN_IF_ERROR(wire::ApplyDelta(decoded, layout_, served_, &digest));
   served_digest_ = digest;

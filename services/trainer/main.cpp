@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   app.add_option("--snapshot-every", deployment.snapshot_every,
                  "A snapshot every S iterations (0: only at start and on request)")
       ->capture_default_str();
-  app.add_option("--sparsifier", sparsifier, "topk | threshold | randomk | none")
+  app.add_option("--sparsifier", sparsifier, "topk | threshold | randomk | dpu | none")
       ->capture_default_str();
   app.add_option("--ratio", ratio, "Fraction k/N of coordinates per delta, e.g. 0.001")
       ->capture_default_str();

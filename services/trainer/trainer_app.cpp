@@ -262,7 +262,12 @@ Result<bool> TrainerApp::Deploy(uint64_t version) {
   const training::PrequentialSnapshot prequential = evaluator_->Snapshot();
   std::optional<double> window_accuracy;
   if (prequential.window_count > 0) window_accuracy = prequential.window_accuracy;
-  ST_ASSIGN_OR_RETURN(DeltaStats stats, deployer_->Publish(trained_, version, window_accuracy));
+  if (deployer_->wants_gradient()) {
+    gradient_.resize(trained_.size());
+    ST_RETURN_IF_ERROR(model_->CopyGradientsTo(gradient_));
+  }
+  ST_ASSIGN_OR_RETURN(DeltaStats stats,
+                      deployer_->Publish(trained_, version, window_accuracy, gradient_));
   if (stats.model_reset) {
     // --feedback train: the model keeps only what was published; the rest of the step
     // waits in the residual. After non-finite values: back to the served copy.

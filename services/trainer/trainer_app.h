@@ -136,6 +136,7 @@ class TrainerApp {
   std::vector<float> features_;
   std::vector<int32_t> labels_;
   std::vector<float> trained_;
+  std::vector<float> gradient_;  // --sparsifier dpu: the last step's gradients, for Publish
 };
 
 }  // namespace streamtrain::trainer

@@ -289,9 +289,9 @@ TEST_CASE("the AVX2 and the portable scan collect the same keys", "[sparse]") {
       auto scan = [&](internal::ScanPath path, uint64_t cap) {
         const ScanPathScope forced(path);
         std::vector<uint64_t> out(cap + internal::kScanSlack, 0);
-        const uint64_t count =
-            internal::ScanForCandidates(minuend.data(), difference ? subtrahend.data() : nullptr,
-                                        begin, end, threshold, sparse, out.data(), 0, cap);
+        const uint64_t count = internal::ScanForCandidates(
+            {.minuend = minuend.data(), .subtrahend = difference ? subtrahend.data() : nullptr},
+            begin, end, threshold, sparse, out.data(), 0, cap);
         out.resize(std::min(count, cap));
         return std::pair{count, out};
       };

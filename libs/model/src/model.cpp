@@ -385,6 +385,28 @@ Status Model::CopyParametersTo(std::span<float> out) const {
   });
 }
 
+Status Model::CopyGradientsTo(std::span<float> out) const {
+  if (out.size() != ParameterCount()) {
+    return InvalidArgument("gradients: expected room for " + std::to_string(ParameterCount()) +
+                           " values, got " + std::to_string(out.size()));
+  }
+  return Guarded("copy gradients", [&]() -> Status {
+    torch::NoGradGuard no_grad;
+    const auto& slices = impl_->layout.tensors();
+    for (size_t i = 0; i < slices.size(); ++i) {
+      at::Tensor target = at::from_blob(out.data() + slices[i].offset, slices[i].shape, at::kFloat);
+      // TrainStep drops the gradients before the next backward, so these are the last step's.
+      const at::Tensor& grad = impl_->parameters[i].grad();
+      if (grad.defined()) {
+        target.copy_(grad);
+      } else {
+        target.zero_();
+      }
+    }
+    return Status::Ok();
+  });
+}
+
 Status Model::SetParameters(std::span<const float> values) {
   if (values.size() != ParameterCount()) {
     return InvalidArgument("parameters: expected " + std::to_string(ParameterCount()) +

@@ -2,8 +2,11 @@
 // Private to libs/sparse (selection.h uses it; the tests force its paths).
 //
 // ScanForCandidates appends to `out`, in ascending index order, the rank key (RankKey
-// below) of every i in [begin, end) whose |v[i]|'s bits are at least `threshold`, where
-// v[i] is minuend[i], or minuend[i] - subtrahend[i] when subtrahend is not null. Two
+// below) of every i in [begin, end) whose rank bits are at least `threshold`. The rank bits
+// are |v[i]|'s (AbsBits), where v[i] is minuend[i], or minuend[i] - subtrahend[i] when
+// subtrahend is not null; with `local` set (the dpu kind) they are ScoreBits of the DPU
+// score CombinedScore(v[i], local[i], local_weight) (contribution.h), computed on the fly so
+// no score array is written. Two
 // implementations produce the same keys in the same order, so the selection depends only on
 // the data: an AVX2 one (8 values per compare; the hits' keys left-packed with a 256-entry
 // permutation table and stored unconditionally, the output advanced by the popcount), used
@@ -28,6 +31,25 @@ inline uint64_t RankKey(uint32_t abs_bits, uint64_t index) {
   return (uint64_t{abs_bits} << 32) | (0xffffffffu - static_cast<uint32_t>(index));
 }
 inline uint64_t KeyIndex(uint64_t key) { return 0xffffffffu - static_cast<uint32_t>(key); }
+
+// A signed score's rank bits: the float's bits mapped to an unsigned order (negative scores
+// flipped below the positive ones), then halved to the 31 bits the keys, thresholds and
+// histograms of |v| use. Halving merges neighbouring floats (24 -> 23 bits of precision);
+// the index still breaks those ties, so the order stays total. The AVX2 scan computes the
+// same bits.
+inline uint32_t ScoreBits(float score) {
+  const uint32_t bits = std::bit_cast<uint32_t>(score);
+  const uint32_t flip = static_cast<uint32_t>(static_cast<int32_t>(bits) >> 31) | 0x80000000u;
+  return (bits ^ flip) >> 1;
+}
+
+// What one scan reads.
+struct ScanSource {
+  const float* minuend = nullptr;
+  const float* subtrahend = nullptr;  // null: v = minuend
+  const float* local = nullptr;       // null: rank |v|; else the DPU score (ScoreBits)
+  float local_weight = 0.0f;          // the score's weight of local (LocalWeight)
+};
 
 enum class ScanPath {
   kPortable,  // SSE2 or scalar: any CPU
@@ -54,8 +76,8 @@ void ForceScanPathForTesting(ScanPath path);
 
 // Appends the keys of the hits in [begin, end) at out[count...]; returns the new count (above
 // cap when it stopped early). `sparse`: hits are expected below kSparseHitFraction.
-uint64_t ScanForCandidates(const float* minuend, const float* subtrahend, uint64_t begin,
-                           uint64_t end, uint32_t threshold, bool sparse, uint64_t* out,
-                           uint64_t count, uint64_t cap);
+uint64_t ScanForCandidates(const ScanSource& source, uint64_t begin, uint64_t end,
+                           uint32_t threshold, bool sparse, uint64_t* out, uint64_t count,
+                           uint64_t cap);
 
 }  // namespace streamtrain::sparse::internal

@@ -27,10 +27,22 @@ uint64_t ErrorFeedbackSparsifier::KAt(uint64_t iteration) const {
 }
 
 SparseUpdate ErrorFeedbackSparsifier::Select(std::span<float> update_in_residual_out,
-                                             uint64_t iteration) {
+                                             uint64_t iteration, std::span<float> local,
+                                             std::span<const ContributionSums> totals) {
   assert(update_in_residual_out.size() >= LayoutEnd(layout_));
   float* residual = update_in_residual_out.data();
   SparseUpdate update;
+  if (options_.kind == SparsifierKind::kDpu) {
+    assert(local.size() >= LayoutEnd(layout_));
+    assert(totals.empty() || totals.size() == layout_.size());
+    selection_->Select(
+        internal::ContributionValues<internal::ResidualValues>{
+            .pending = {residual},
+            .local = local.data(),
+            .totals = totals.empty() ? nullptr : totals.data()},
+        iteration, update);
+    return update;
+  }
   // Takes the selected values out of the residual (ResidualValues::Take).
   selection_->Select(internal::ResidualValues{residual}, iteration, update);
   return update;

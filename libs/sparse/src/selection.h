@@ -20,6 +20,10 @@
 // selection is a total order: deterministic, whatever the algorithm. The bits of |v| as an
 // unsigned integer order like |v| for all non-NaN floats; a NaN ranks above infinity, so a
 // diverged update is sent (and seen) rather than hidden in the residual.
+//
+// The dpu kind ranks the DPU score instead of |v| (ContributionValues): the same machinery on
+// ScoreBits, with the score computed wherever the bits are read (sample, scan, histogram),
+// after one pass per ranked range that sums the terms' totals (ForRanges).
 #pragma once
 
 #include <algorithm>
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "candidate_scan.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/sparse/sparsifier_options.h"
 
@@ -158,7 +163,9 @@ void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& o
   } else if (options_.kind == SparsifierKind::kRandomK) {
     RandomK(iteration, ratio);
   } else {
-    const bool sampled = options_.kind == SparsifierKind::kThreshold;
+    // dpu ranks its score the threshold way: the score is computed where |v| would be read.
+    const bool sampled =
+        options_.kind == SparsifierKind::kThreshold || options_.kind == SparsifierKind::kDpu;
     if (options_.scope == SparsifierScope::kPerTensor) {
       // Each tensor is handed out as soon as it is chosen: taking its values then finds the
       // tensor still in cache.
@@ -166,17 +173,20 @@ void Selection::Select(const Values& values, uint64_t iteration, SparseUpdate& o
       for (size_t position = 0; position < sorted_layout_.size(); ++position) {
         const TensorRange& r = sorted_layout_[position];
         selected_.clear();
-        SelectLargest(values, std::span<const TensorRange>(&r, 1), TensorK(r.size, ratio), sampled,
-                      iteration, /*one_per_range=*/false);
+        const std::span<const TensorRange> one(&r, 1);
+        const Values scoped =
+            values.ForRanges(one, std::span<const size_t>(&by_offset_[position], 1));
+        SelectLargest(scoped, one, TensorK(r.size, ratio), sampled, iteration,
+                      /*one_per_range=*/false);
         TensorUpdate& t = out.tensors[by_offset_[position]];
         // Handed over, not copied: the output's storage is new each call anyway.
         t.indices.swap(selected_);
-        values.Take(t.indices, t.values);
+        scoped.Take(t.indices, t.values);
       }
       return;
     }
-    SelectLargest(values, sorted_layout_, GlobalK(ratio), sampled, iteration,
-                  /*one_per_range=*/true);
+    SelectLargest(values.ForRanges(sorted_layout_, by_offset_), sorted_layout_, GlobalK(ratio),
+                  sampled, iteration, /*one_per_range=*/true);
   }
   Distribute(values, out);
 }
@@ -190,9 +200,9 @@ void Selection::Distribute(const Values& values, SparseUpdate& out) {
 template <typename Values>
 uint64_t Selection::LargestKey(const Values& values, const TensorRange& r) {
   uint32_t best = 0;
-  for (uint64_t i = r.offset; i < r.offset + r.size; ++i) best = std::max(best, AbsBits(values(i)));
+  for (uint64_t i = r.offset; i < r.offset + r.size; ++i) best = std::max(best, values.Bits(i));
   uint64_t at = r.offset;
-  while (AbsBits(values(at)) != best) ++at;
+  while (values.Bits(at) != best) ++at;
   return RankKey(best, at);
 }
 
@@ -310,7 +320,7 @@ std::optional<uint32_t> Selection::SampledThreshold(const Values& values,
     if (b + kSamplePrefetch < blocks) values.Prefetch(sample_blocks_[b + kSamplePrefetch].first);
     const auto [begin, end] = sample_blocks_[b];
     for (uint64_t i = begin; i < end; ++i) {
-      const uint32_t bits = AbsBits(values(i));
+      const uint32_t bits = values.Bits(i);
       sample[size++] = bits;
       ++histogram[bits >> kSampleShift];
       top = std::max(top, bits);
@@ -342,10 +352,13 @@ std::optional<uint32_t> Selection::SampledThreshold(const Values& values,
   return threshold;
 }
 
-// The two things ranked. Each gives one value, and the arrays the scan reads.
+// The things ranked. Each gives one value (the signed pending change), its rank bits, the
+// arrays the scan reads, and ForRanges: itself as ranked over those ranges (the dpu kind's
+// local weight depends on them; the others are the same everywhere).
 struct ResidualValues {
   float* residual;
   float operator()(uint64_t i) const { return residual[i]; }
+  uint32_t Bits(uint64_t i) const { return AbsBits(residual[i]); }
   // The value moves from the residual to the update unchanged: no arithmetic, no loss.
   void Take(std::span<const uint64_t> indices, std::vector<float>& out) const {
     out.resize(indices.size());
@@ -354,8 +367,10 @@ struct ResidualValues {
       residual[indices[j]] = 0.0f;
     }
   }
-  const float* minuend() const { return residual; }
-  const float* subtrahend() const { return nullptr; }
+  ScanSource source() const { return {.minuend = residual}; }
+  ResidualValues ForRanges(std::span<const TensorRange>, std::span<const size_t>) const {
+    return *this;
+  }
   // The two cache lines of a sample block at i.
   void Prefetch(uint64_t i) const {
     __builtin_prefetch(residual + i);
@@ -367,18 +382,72 @@ struct DifferenceValues {
   const float* trained;
   const float* served;
   float operator()(uint64_t i) const { return trained[i] - served[i]; }
+  uint32_t Bits(uint64_t i) const { return AbsBits(trained[i] - served[i]); }
   // The new served values.
   void Take(std::span<const uint64_t> indices, std::vector<float>& out) const {
     out.resize(indices.size());
     for (size_t j = 0; j < indices.size(); ++j) out[j] = trained[indices[j]];
   }
-  const float* minuend() const { return trained; }
-  const float* subtrahend() const { return served; }
+  ScanSource source() const { return {.minuend = trained, .subtrahend = served}; }
+  DifferenceValues ForRanges(std::span<const TensorRange>, std::span<const size_t>) const {
+    return *this;
+  }
   void Prefetch(uint64_t i) const {
     __builtin_prefetch(trained + i);
     __builtin_prefetch(trained + i + 16);
     __builtin_prefetch(served + i);
     __builtin_prefetch(served + i + 16);
+  }
+};
+
+// The dpu kind: `Pending` (one of the above) ranked by the DPU score (contribution.h) with
+// the local contribution `local`, computed where the rank bits are read, never stored.
+// Taking a coordinate deploys it, so its local restarts at zero.
+template <typename Pending>
+struct ContributionValues {
+  Pending pending;
+  float* local;
+  // The caller's totals per layout tensor (AccumulateStep), or null: summed here.
+  const ContributionSums* totals = nullptr;
+  float weight = 1.0f;  // LocalWeight over the ranges ranked together (ForRanges)
+  float operator()(uint64_t i) const { return pending(i); }
+  uint32_t Bits(uint64_t i) const { return ScoreBits(CombinedScore(pending(i), local[i], weight)); }
+  void Take(std::span<const uint64_t> indices, std::vector<float>& out) const {
+    pending.Take(indices, out);
+    for (uint64_t i : indices) local[i] = 0.0f;
+  }
+  ScanSource source() const {
+    ScanSource s = pending.source();
+    s.local = local;
+    s.local_weight = weight;
+    return s;
+  }
+  // The weight over `ranges` (layout tensors `tensors`, same order): from the caller's
+  // totals, or else from a pass of its own, the one extra pass of the dpu kind. Either way
+  // the same sums (AccumulateStep adds in AddContributionSums' order).
+  ContributionValues ForRanges(std::span<const TensorRange> ranges,
+                               std::span<const size_t> tensors) const {
+    const ScanSource s = pending.source();
+    ContributionSums sums;
+    for (size_t j = 0; j < ranges.size(); ++j) {
+      const TensorRange& r = ranges[j];
+      if (totals != nullptr) {
+        sums.pending_squares += totals[tensors[j]].pending_squares;
+        sums.local_magnitudes += totals[tensors[j]].local_magnitudes;
+      } else {
+        AddContributionSums(s.minuend + r.offset,
+                            s.subtrahend != nullptr ? s.subtrahend + r.offset : nullptr,
+                            local + r.offset, r.size, sums);
+      }
+    }
+    ContributionValues scoped = *this;
+    scoped.weight = LocalWeight(sums);
+    return scoped;
+  }
+  void Prefetch(uint64_t i) const {
+    pending.Prefetch(i);
+    __builtin_prefetch(local + i);
+    __builtin_prefetch(local + i + 16);
   }
 };
 
@@ -395,8 +464,8 @@ bool Selection::Collect(const Values& values, std::span<const TensorRange> range
   segment_ends_.clear();
   candidate_floor_ = threshold;
   for (const TensorRange& r : ranges) {
-    count = ScanForCandidates(values.minuend(), values.subtrahend(), r.offset, r.offset + r.size,
-                              threshold, sparse, candidates_.data(), count, cap);
+    count = ScanForCandidates(values.source(), r.offset, r.offset + r.size, threshold, sparse,
+                              candidates_.data(), count, cap);
     if (count > cap) return false;
     segment_ends_.push_back(count);
   }
@@ -411,7 +480,7 @@ std::pair<uint32_t, uint64_t> Selection::HistogramThreshold(const Values& values
   histogram_.assign(kHistogramBins, 0);
   for (const TensorRange& r : ranges) {
     for (uint64_t i = r.offset; i < r.offset + r.size; ++i) {
-      ++histogram_[AbsBits(values(i)) >> kHistogramShift];
+      ++histogram_[values.Bits(i) >> kHistogramShift];
     }
   }
   uint64_t seen = 0;

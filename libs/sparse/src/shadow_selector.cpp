@@ -24,11 +24,23 @@ ShadowSelector::~ShadowSelector() = default;
 uint64_t ShadowSelector::KAt(uint64_t iteration) const { return selection_->KAt(iteration); }
 
 SparseUpdate ShadowSelector::Select(std::span<const float> trained, std::span<const float> served,
-                                    uint64_t iteration) {
+                                    uint64_t iteration, std::span<float> local,
+                                    std::span<const ContributionSums> totals) {
   assert(trained.size() >= LayoutEnd(layout_) && served.size() >= LayoutEnd(layout_));
   const float* t = trained.data();
   const float* s = served.data();
   SparseUpdate update;
+  if (options_.kind == SparsifierKind::kDpu) {
+    assert(local.size() >= LayoutEnd(layout_));
+    assert(totals.empty() || totals.size() == layout_.size());
+    selection_->Select(
+        internal::ContributionValues<internal::DifferenceValues>{
+            .pending = {t, s},
+            .local = local.data(),
+            .totals = totals.empty() ? nullptr : totals.data()},
+        iteration, update);
+    return update;
+  }
   // Values are the trained ones (DifferenceValues::Take).
   selection_->Select(internal::DifferenceValues{t, s}, iteration, update);
   return update;

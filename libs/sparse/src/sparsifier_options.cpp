@@ -18,8 +18,9 @@ Result<SparsifierKind> ParseSparsifierKind(std::string_view text) {
   if (text == "topk") return SparsifierKind::kTopK;
   if (text == "threshold") return SparsifierKind::kThreshold;
   if (text == "randomk") return SparsifierKind::kRandomK;
+  if (text == "dpu") return SparsifierKind::kDpu;
   if (text == "none") return SparsifierKind::kNone;
-  return BadValue(kSparsifierFlag, text, "topk|threshold|randomk|none");
+  return BadValue(kSparsifierFlag, text, "topk|threshold|randomk|dpu|none");
 }
 
 Result<SparsifierScope> ParseSparsifierScope(std::string_view text) {
@@ -61,6 +62,8 @@ std::string_view SparsifierKindName(SparsifierKind kind) {
       return "threshold";
     case SparsifierKind::kRandomK:
       return "randomk";
+    case SparsifierKind::kDpu:
+      return "dpu";
     case SparsifierKind::kNone:
       return "none";
   }

@@ -82,6 +82,10 @@ class Model {
   std::vector<float> GetParameters() const;
   // Copies the parameters into `out` (ParameterCount() values).
   Status CopyParametersTo(std::span<float> out) const;
+  // Copies the gradients the last TrainStep's optimizer step used into `out`
+  // (ParameterCount() values, layout() order; zeros before the first step or for a
+  // parameter without a gradient). The dpu sparsifier's local contribution needs them.
+  Status CopyGradientsTo(std::span<float> out) const;
   // Overwrites every parameter from `values` (ParameterCount() values); optimizer state and
   // buffers are kept.
   Status SetParameters(std::span<const float> values);

@@ -14,6 +14,11 @@
 // is untouched, so per coordinate the emitted values plus the final r account for every
 // update (== in float whenever the caller's own sums are exact, as the tests check).
 //
+// The dpu kind ranks by the DPU combined contribution (contribution.h) instead of |r[i]|:
+// the caller also owns the local-contribution accumulator (one float per parameter, zero at
+// the start, checkpointed), adds each optimizer step to it (AccumulateLocalContribution)
+// and passes it to Select, which zeroes it at the selected coordinates.
+//
 // Cost: the threshold kind reads r once (plus a sample of n/256 values per tensor, 512 to
 // 16,384) and writes only the k selected entries; the read is 8-wide AVX2 where the CPU has
 // it, with the same result as elsewhere. Top-k reads r twice (a histogram, then the collect).
@@ -31,6 +36,7 @@
 #include <vector>
 
 #include "streamtrain/common/status.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/sparse/sparsifier_options.h"
 
@@ -49,7 +55,11 @@ class ErrorFeedbackSparsifier {
 
   // Selects from `update_in_residual_out` (r + u on entry, the new residual on exit; at
   // least LayoutEnd(layout) floats) the coordinates to apply at `iteration` (0-based).
-  SparseUpdate Select(std::span<float> update_in_residual_out, uint64_t iteration);
+  // `local`: the dpu kind's local contributions (as many floats; zeroed where selected);
+  // the other kinds ignore it. `totals`: AccumulateStep's totals per layout tensor for
+  // this call's pending change and local (empty: Select sums them in a pass of its own).
+  SparseUpdate Select(std::span<float> update_in_residual_out, uint64_t iteration,
+                      std::span<float> local = {}, std::span<const ContributionSums> totals = {});
 
   // Coordinates Select returns at `iteration` (warm-up included).
   uint64_t KAt(uint64_t iteration) const;

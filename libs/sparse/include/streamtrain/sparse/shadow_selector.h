@@ -7,7 +7,9 @@
 // sets served[i] = value for each selected (i, value) (through the same apply code replicas
 // use). The selection is the same as ErrorFeedbackSparsifier's with r = trained - served:
 // exact k largest |trained - served|, ties to the lower index; random-k draws the same
-// coordinates for the same seed and iteration.
+// coordinates for the same seed and iteration. The dpu kind ranks by the DPU combined
+// contribution of trained - served and the caller's local accumulator instead (see
+// ErrorFeedbackSparsifier).
 //
 // Thread safety: none; one thread calls Select at a time (it reuses scratch buffers).
 //
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "streamtrain/common/status.h"
+#include "streamtrain/sparse/contribution.h"
 #include "streamtrain/sparse/sparse_update.h"
 #include "streamtrain/sparse/sparsifier_options.h"
 
@@ -39,8 +42,12 @@ class ShadowSelector {
 
   // The k largest |trained - served| at `iteration`, with values trained[i] (the new
   // served values). Both spans hold at least LayoutEnd(layout) floats; neither is modified.
+  // `local`: the dpu kind's local contributions (as many floats; zeroed where selected);
+  // the other kinds ignore it. `totals`: AccumulateStep's totals per layout tensor for
+  // this call's pending change and local (empty: Select sums them in a pass of its own).
   SparseUpdate Select(std::span<const float> trained, std::span<const float> served,
-                      uint64_t iteration);
+                      uint64_t iteration, std::span<float> local = {},
+                      std::span<const ContributionSums> totals = {});
 
   // Coordinates Select returns at `iteration` (warm-up included).
   uint64_t KAt(uint64_t iteration) const;

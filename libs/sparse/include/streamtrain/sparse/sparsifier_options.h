@@ -20,6 +20,7 @@ enum class SparsifierKind {
   kTopK,       // exact k largest magnitudes (histogram select: two read passes)
   kThreshold,  // the same exact k largest, found from a sampled threshold (one read pass)
   kRandomK,    // k coordinates uniformly at random, seeded
+  kDpu,        // the k largest DPU combined contributions (contribution.h), threshold's way
   kNone,       // dense: every coordinate
 };
 
@@ -60,7 +61,8 @@ struct SparsifierOptions {
 };
 
 // Each parses the flag's value; the error names the flag and the accepted values.
-Result<SparsifierKind> ParseSparsifierKind(std::string_view text);    // topk|threshold|randomk|none
+Result<SparsifierKind> ParseSparsifierKind(
+    std::string_view text);  // topk|threshold|randomk|dpu|none
 Result<SparsifierScope> ParseSparsifierScope(std::string_view text);  // tensor|global
 Result<FeedbackMode> ParseFeedbackMode(std::string_view text);        // train|shadow
 Result<WarmupMode> ParseWarmupMode(std::string_view text);            // dense|ramp
