@@ -138,7 +138,10 @@ std::string RenderTable(const std::vector<ConfigResult>& results, bool thesis) {
 std::string TargetVerdicts(const std::vector<ConfigResult>& results) {
   const ConfigResult* dense = Find(results, "none");
   if (dense == nullptr) dense = Find(results, "dense");
-  if (dense == nullptr) return "";
+  // No deployment trains exactly what a dense delta serves (the benchmark checks it).
+  if (dense == nullptr) dense = Find(results, "off");
+  if (dense == nullptr)
+    return "- no dense run (`none`, `dense` or `off`) in this run: no verdicts.\n";
   const double reference = dense->served.cumulative_accuracy;
   struct Target {
     double ratio;

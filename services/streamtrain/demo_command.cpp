@@ -64,7 +64,7 @@ struct DemoArgs {
   size_t trigger = 8;
   std::string sparsifier = "threshold";
   std::string ratio = "0.001";
-  std::string feedback = "train";
+  std::string feedback;  // empty: shadow, or what the work directory's checkpoint runs
   uint64_t snapshot_every = 1000;
   int replicas = 2;
   int ingest_port = 9101;
@@ -268,7 +268,10 @@ Status Demo::Setup() {
   d.sparsifier.seed = to.model.seed;
   ST_ASSIGN_OR_RETURN(d.sparsifier.kind, sparse::ParseSparsifierKind(args_.sparsifier));
   ST_ASSIGN_OR_RETURN(d.sparsifier.ratio, sparse::ParseRatio(args_.ratio));
-  ST_ASSIGN_OR_RETURN(d.sparsifier.feedback, sparse::ParseFeedbackMode(args_.feedback));
+  ST_ASSIGN_OR_RETURN(
+      d.sparsifier.feedback,
+      sparse::ParseFeedbackMode(args_.feedback.empty() ? "shadow" : args_.feedback));
+  d.feedback_follows_checkpoint = args_.feedback.empty();
   auto trainer = trainer::TrainerApp::Create(to, trainer_registry_, store_);
   if (!trainer.ok()) return trainer.status().WithContext("trainer");
   trainer_ = std::move(*trainer);
@@ -697,8 +700,9 @@ void RegisterDemoCommand(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--ratio", args->ratio, "Fraction k/N of the parameters each delta carries")
       ->capture_default_str();
-  cmd->add_option("--feedback", args->feedback, "train | shadow (see streamtrain-trainer)")
-      ->capture_default_str();
+  cmd->add_option("--feedback", args->feedback,
+                  "train | shadow (see streamtrain-trainer). Default: shadow, or the mode of "
+                  "the work directory's checkpoint");
   cmd->add_option("--snapshot-every", args->snapshot_every, "A snapshot every S iterations")
       ->capture_default_str();
   cmd->add_option("--replicas", args->replicas, "Number of replicas")

@@ -200,14 +200,7 @@ Result<std::unique_ptr<Deployer>> Deployer::Create(const DeploymentOptions& opti
   std::unique_ptr<Deployer> d(
       new Deployer(options, layout, std::move(model_spec), std::move(sink), probe));
   if (options.mode == DeployMode::kSparse) {
-    if (options.sparsifier.feedback == sparse::FeedbackMode::kTrain) {
-      ST_ASSIGN_OR_RETURN(d->sparsifier_, sparse::ErrorFeedbackSparsifier::Create(
-                                              options.sparsifier, d->sparse_layout_));
-      d->residual_.assign(layout.parameter_count(), 0.0f);
-    } else {
-      ST_ASSIGN_OR_RETURN(d->shadow_,
-                          sparse::ShadowSelector::Create(options.sparsifier, d->sparse_layout_));
-    }
+    ST_RETURN_IF_ERROR(d->UseFeedback(options.sparsifier.feedback));
     if (options.sparsifier.kind == sparse::SparsifierKind::kDpu) {
       d->local_.assign(layout.parameter_count(), 0.0f);
     }
@@ -215,10 +208,38 @@ Result<std::unique_ptr<Deployer>> Deployer::Create(const DeploymentOptions& opti
   return d;
 }
 
+Status Deployer::UseFeedback(sparse::FeedbackMode feedback) {
+  options_.sparsifier.feedback = feedback;
+  sparsifier_.reset();
+  shadow_.reset();
+  residual_.clear();
+  if (feedback == sparse::FeedbackMode::kTrain) {
+    ST_ASSIGN_OR_RETURN(
+        sparsifier_, sparse::ErrorFeedbackSparsifier::Create(options_.sparsifier, sparse_layout_));
+    size_t parameters = 0;
+    for (const auto& range : sparse_layout_) parameters += range.size;
+    residual_.assign(parameters, 0.0f);
+  } else {
+    ST_ASSIGN_OR_RETURN(shadow_,
+                        sparse::ShadowSelector::Create(options_.sparsifier, sparse_layout_));
+  }
+  return Status::Ok();
+}
+
 Result<uint64_t> Deployer::Start(std::span<const float> params, uint64_t version,
                                  std::string_view state) {
   static auto log = GetLogger("deploy");
   served_.assign(params.begin(), params.end());
+  if (options_.mode == DeployMode::kSparse && options_.feedback_follows_checkpoint) {
+    const auto written = CheckpointedFeedback(state);
+    if (written && *written != options_.sparsifier.feedback) {
+      log->info(
+          "the checkpoint's deployment runs --feedback {}: it continues so (--feedback not "
+          "given; pass it to refuse a checkpoint in another mode)",
+          sparse::FeedbackModeName(*written));
+      ST_RETURN_IF_ERROR(UseFeedback(*written));
+    }
+  }
   if (!state.empty()) ST_RETURN_IF_ERROR(RestoreState(state, params));
   // The checkpoint is written after a Publish, when the model holds `params`.
   if (!local_.empty()) model_before_.assign(params.begin(), params.end());

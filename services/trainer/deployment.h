@@ -83,6 +83,11 @@ struct DeploymentOptions {
   DeployMode mode = DeployMode::kOff;
   // Which coordinates each delta carries (--sparsifier, --ratio, --scope, --feedback, ...).
   sparse::SparsifierOptions sparsifier;
+  // --feedback was not given: a checkpoint written in the other feedback mode continues in
+  // its own (so the services' default, shadow since issue 14's measurements, does not stop
+  // a deployment that started under the former default, train, at its next restart).
+  // False: a mismatch is an error, as for --deploy.
+  bool feedback_follows_checkpoint = false;
   // f32 new values, or f16/bf16 increments (--delta-values). Default: f32.
   wire::ValueEncoding values = wire::ValueEncoding::kF32New;
   // Names the model on the topics (message key, header); replicas filter on it.
@@ -222,6 +227,12 @@ class Deployer {
   Deployer(DeploymentOptions options, const model::ParameterLayout& layout, std::string spec,
            std::unique_ptr<DeploymentSink> sink, TrainerProbe* probe);
   Status RestoreState(std::string_view state, std::span<const float> params);
+  // The feedback mode a checkpoint's deployment state was written in, if it is a sparse
+  // deployment's state that says so.
+  static std::optional<sparse::FeedbackMode> CheckpointedFeedback(std::string_view state);
+  // Sets options_.sparsifier.feedback and builds what that mode selects with (the error
+  // feedback sparsifier and its residual, or the shadow selector).
+  Status UseFeedback(sparse::FeedbackMode feedback);
   // The gate: the reason to hold this iteration, if any.
   std::optional<HoldReason> Gate(std::span<const float> trained,
                                  std::optional<double> window_accuracy);

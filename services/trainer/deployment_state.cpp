@@ -75,6 +75,29 @@ std::string Deployer::SerializeState() const {
   return out;
 }
 
+std::optional<sparse::FeedbackMode> Deployer::CheckpointedFeedback(std::string_view state) {
+  const auto magic = state.substr(0, std::min(state.size(), sizeof kStateMagic));
+  if (magic != std::string_view(kStateMagicV1, sizeof kStateMagicV1) &&
+      magic != std::string_view(kStateMagicV2, sizeof kStateMagicV2) &&
+      magic != std::string_view(kStateMagic, sizeof kStateMagic)) {
+    return std::nullopt;  // RestoreState reports it
+  }
+  state.remove_prefix(sizeof kStateMagic);
+  uint8_t mode = 0, feedback = 0;
+  if (!Get(state, &mode) || !Get(state, &feedback) ||
+      mode != static_cast<uint8_t>(DeployMode::kSparse)) {
+    return std::nullopt;
+  }
+  switch (feedback) {
+    case static_cast<uint8_t>(sparse::FeedbackMode::kTrain):
+      return sparse::FeedbackMode::kTrain;
+    case static_cast<uint8_t>(sparse::FeedbackMode::kShadow):
+      return sparse::FeedbackMode::kShadow;
+    default:
+      return std::nullopt;
+  }
+}
+
 Status Deployer::RestoreState(std::string_view state, std::span<const float> params) {
   auto corrupt = [](const std::string& why) { return Corrupt("checkpoint deployment: " + why); };
   const auto magic = state.substr(0, std::min(state.size(), sizeof kStateMagic));

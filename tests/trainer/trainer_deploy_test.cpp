@@ -179,6 +179,49 @@ TEST_CASE("a restarted trainer continues above versions published after its chec
   CHECK(cp->served_digest != 0);
 }
 
+// The services' --feedback default changed from train to shadow: a deployment that started
+// under the old default must keep running across the upgrade, and one given the flag must
+// not silently switch.
+TEST_CASE("a train-feedback checkpoint continues in train unless --feedback says otherwise",
+          "[trainer][deploy]") {
+  TempDir dir;
+  auto cluster = DeployCluster();
+  auto options = DeployOptions(dir, *cluster);
+  options.deployment.sparsifier.feedback = sparse::FeedbackMode::kTrain;
+  auto store = HyperplaneStore(dir, kInitial + 20 * 4);
+  {
+    auto app = StartTrainer(options, store);
+    for (int i = 0; i < 10; ++i) REQUIRE(*app->Step());
+    REQUIRE(app->Checkpoint().ok());
+    REQUIRE(app->FlushDeployment().ok());
+  }
+
+  SECTION("--feedback given as shadow: the checkpoint is refused, naming the flag") {
+    options.deployment.sparsifier.feedback = sparse::FeedbackMode::kShadow;
+    options.deployment.feedback_follows_checkpoint = false;
+    auto app = TrainerApp::Create(options, nullptr, store);
+    REQUIRE(app.ok());
+    StopSource stop;
+    const Status init = (*app)->Initialise(stop);
+    CHECK(init.code() == ErrorCode::kFailedPrecondition);
+    CHECK_THAT(init.ToString(), Catch::Contains("--feedback"));
+  }
+
+  SECTION("--feedback not given: the deployment continues in train") {
+    options.deployment.sparsifier.feedback = sparse::FeedbackMode::kShadow;
+    options.deployment.feedback_follows_checkpoint = true;
+    auto app = StartTrainer(options, store);
+    for (int i = 0; i < 10; ++i) REQUIRE(*app->Step());
+    REQUIRE(app->FlushDeployment().ok());
+    // Train feedback: the trainer's model is the served one, bit for bit.
+    CHECK(BitEqual(app->deployer()->served(), app->model().GetParameters()));
+    Replayed replica = Replay(*cluster, app->model().layout());
+    CHECK(replica.version == 20);
+    CHECK(replica.digest == app->deployer()->served_digest());
+    CHECK(BitEqual(replica.params, app->model().GetParameters()));
+  }
+}
+
 TEST_CASE("dense deployment publishes a full snapshot every iteration", "[trainer][deploy]") {
   TempDir dir;
   auto cluster = DeployCluster();

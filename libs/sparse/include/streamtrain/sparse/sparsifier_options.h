@@ -54,9 +54,9 @@ struct SparsifierOptions {
   SparsifierKind kind = SparsifierKind::kThreshold;  // --sparsifier, default threshold
   double ratio = 0.01;                               // --ratio, fraction of coordinates, in (0, 1]
   SparsifierScope scope = SparsifierScope::kPerTensor;  // --scope, default per-tensor
-  FeedbackMode feedback = FeedbackMode::kTrain;         // --feedback, default train
-  uint64_t warmup_iterations = 0;                       // --warmup-iterations, default 0
-  WarmupMode warmup = WarmupMode::kDense;               // --warmup, default dense
+  FeedbackMode feedback = FeedbackMode::kTrain;  // --feedback; the services default to shadow
+  uint64_t warmup_iterations = 0;                // --warmup-iterations, default 0
+  WarmupMode warmup = WarmupMode::kDense;        // --warmup, default dense
   uint64_t seed = 1;  // random-k and threshold sampling; results depend only on it
 };
 
