@@ -31,18 +31,6 @@ using internal::AdminClient;
 // cluster started again on it is the same cluster at the same addresses.
 constexpr const char* kStateFile = "cluster.state";
 
-std::string RandomClusterId() {
-  // 16 random bytes, base64url without padding: the form kafka-storage random-uuid prints.
-  static const char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::random_device rd;
-  std::string id;
-  for (int i = 0; i < 22; ++i) id += kAlphabet[rd() % 64];
-  // The last character carries only 2 bits of the 128: keep it canonical.
-  id.back() = kAlphabet[(rd() % 4) * 16];
-  return id;
-}
-
 bool PortFree(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
@@ -296,7 +284,7 @@ Status KraftCluster::Prepare() {
     }
     ST_ASSIGN_OR_RETURN(base_port, FindPortBlock(ports));
   }
-  if (cluster_id.empty()) cluster_id = RandomClusterId();
+  if (cluster_id.empty()) cluster_id = internal::RandomClusterId();
   if (!WriteFile(dir_ / kStateFile, cluster_id + " " + std::to_string(o.nodes) + " " +
                                         std::to_string(base_port) + "\n")) {
     return IoError("cannot write " + (dir_ / kStateFile).string());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <random>
 #include <sstream>
 
 namespace streamtrain::kraft::internal {
@@ -122,6 +123,20 @@ std::string ServerProperties(const KraftClusterOptions& options, const NodeAddre
   return out.str();
 }
 
+std::string RandomClusterId() {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::random_device rd;
+  std::string id;
+  do {
+    id.clear();
+    for (int i = 0; i < 22; ++i) id += kAlphabet[rd() % 64];
+    // The last character carries only 2 bits of the 128: keep it canonical.
+    id.back() = kAlphabet[(rd() % 4) * 16];
+  } while (id.front() == '-');
+  return id;
+}
+
 std::vector<std::string> FormatCommand(const std::string& java, const std::filesystem::path& home,
                                        const std::string& cluster_id,
                                        const std::filesystem::path& config,
@@ -134,8 +149,7 @@ std::vector<std::string> FormatCommand(const std::string& java, const std::files
                                    (home / "libs" / "*").string(),
                                    "kafka.tools.StorageTool",
                                    "format",
-                                   "--cluster-id",
-                                   cluster_id,
+                                   "--cluster-id=" + cluster_id,
                                    "--config",
                                    config.string(),
                                    "--ignore-formatted"};

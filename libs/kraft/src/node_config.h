@@ -21,7 +21,14 @@ std::string ServerProperties(const KraftClusterOptions& options, const NodeAddre
                              const std::vector<NodeAddress>& all,
                              const std::filesystem::path& log_dir);
 
-// argv of `kafka-storage format` for a node (with the SCRAM users when secured).
+// A new cluster id: 16 random bytes, base64url without padding (what `kafka-storage
+// random-uuid` prints), never starting with '-', which the storage tool's argument parser
+// takes for an option (1 id in 64 failed to format before; Kafka's own Uuid avoids it too).
+std::string RandomClusterId();
+
+// argv of `kafka-storage format` for a node (the id as `--cluster-id=ID`, one argument, so
+// an id kept from before that starts with '-' is still read as the value) (with the SCRAM users
+// when secured).
 std::vector<std::string> FormatCommand(const std::string& java, const std::filesystem::path& home,
                                        const std::string& cluster_id,
                                        const std::filesystem::path& config,
