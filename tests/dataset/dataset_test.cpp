@@ -535,6 +535,48 @@ TEST_CASE("OpenSource opens idx and hyperplane specs", "[dataset]") {
   }
 }
 
+TEST_CASE("restore-labels brings the first concept back (recurring drift)", "[dataset]") {
+  const std::string spec = "hyperplane:classes=" + std::string(GENERATE("2", "3", "10"));
+  const auto plain = Open({.spec = spec, .limit = 300});
+  const auto drifted = Open({.spec = spec,
+                             .limit = 300,
+                             .drift = "permute-labels@100,permute-labels@150,restore-labels@200"});
+  REQUIRE(drifted.size() == 300);
+  for (size_t i = 0; i < 300; ++i) {
+    INFO("record " << i);
+    REQUIRE(drifted[i].features == plain[i].features);
+    // Each permutation is a single cycle, so both relabel every record between 100 and 200
+    // (the second one composed with the first may map a class back, hence only 100..150).
+    if (i < 100 || i >= 200) {
+      REQUIRE(drifted[i].label == plain[i].label);
+    } else if (i < 150) {
+      REQUIRE(drifted[i].label != plain[i].label);
+    }
+  }
+  auto early = OpenSource({.spec = spec, .drift = "permute-labels@100,restore-labels@50"});
+  CHECK(early.status().code() == ErrorCode::kInvalidArgument);
+  CHECK_THAT(early.status().message(), Contains("restore-labels@50"));
+}
+
+TEST_CASE("hyperplane abrupt=N draws a new concept at record N", "[dataset]") {
+  auto plain = HyperplaneSource::Create({.drift = 0, .noise = 0, .seed = 3});
+  auto abrupt = HyperplaneSource::Create({.drift = 0, .noise = 0, .seed = 3, .abrupt = 100});
+  REQUIRE(plain.ok());
+  REQUIRE(abrupt.ok());
+  const std::vector<double> before((*abrupt)->weights().begin(), (*abrupt)->weights().end());
+  const auto a = Drain(**plain, 100);
+  const auto b = Drain(**abrupt, 100);
+  CHECK(a == b);
+  CHECK(std::vector<double>((*abrupt)->weights().begin(), (*abrupt)->weights().end()) == before);
+  (*abrupt)->Next();
+  CHECK(std::vector<double>((*abrupt)->weights().begin(), (*abrupt)->weights().end()) != before);
+  auto parsed = HyperplaneOptions::Parse("abrupt=5000");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->abrupt == 5000);
+  CHECK(parsed->ToString().ends_with(",abrupt=5000"));
+  CHECK(HyperplaneOptions::Parse("")->ToString().find("abrupt") == std::string::npos);
+}
+
 TEST_CASE("OpenSource rejects bad specs and options with actionable errors", "[dataset]") {
   TempDir dir;
   const std::string csv = "csv:" + WriteIndexCsv(dir.path(), 5).string();

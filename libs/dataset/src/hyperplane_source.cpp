@@ -93,9 +93,12 @@ Result<HyperplaneOptions> HyperplaneOptions::Parse(std::string_view params) {
       ok = ParseNumber(value, &options.sigma);
     } else if (key == "seed") {
       ok = ParseNumber(value, &options.seed);
+    } else if (key == "abrupt") {
+      ok = ParseNumber(value, &options.abrupt);
     } else {
       return InvalidArgument("hyperplane: unknown parameter \"" + std::string(item) +
-                             "\"; expected dims=N, classes=N, drift=X, noise=P, sigma=P, seed=N");
+                             "\"; expected dims=N, classes=N, drift=X, noise=P, sigma=P, seed=N, "
+                             "abrupt=N");
     }
     if (!ok) {
       return InvalidArgument("hyperplane: \"" + std::string(item) + "\": expected " +
@@ -133,7 +136,8 @@ Status HyperplaneOptions::Validate() const {
 std::string HyperplaneOptions::ToString() const {
   return "dims=" + std::to_string(dims) + ",classes=" + std::to_string(classes) +
          ",drift=" + FormatDouble(drift) + ",noise=" + FormatDouble(noise) +
-         ",sigma=" + FormatDouble(sigma) + ",seed=" + std::to_string(seed);
+         ",sigma=" + FormatDouble(sigma) + ",seed=" + std::to_string(seed) +
+         (abrupt != 0 ? ",abrupt=" + std::to_string(abrupt) : "");
 }
 
 Result<std::unique_ptr<HyperplaneSource>> HyperplaneSource::Create(
@@ -170,6 +174,10 @@ int32_t HyperplaneSource::Classify(double dot) const {
 }
 
 std::optional<schema::Record> HyperplaneSource::Next() {
+  if (options_.abrupt != 0 && emitted_ == options_.abrupt) {
+    for (double& w : weights_) w = UniformUnit(rng_);
+  }
+  ++emitted_;
   schema::Record record;
   record.features.resize(weights_.size());
   double dot = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
+#include <numeric>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,7 @@ namespace streamtrain::dataset {
 namespace {
 
 constexpr std::string_view kPermuteLabels = "permute-labels@";
+constexpr std::string_view kRestoreLabels = "restore-labels@";
 constexpr std::string_view kInstallHint =
     "install it with `apt-get install dataset-fashion-mnist` (scripts/setup.sh does)";
 
@@ -56,23 +58,43 @@ class LimitedSource : public RecordSource {
   uint64_t emitted_ = 0;
 };
 
-// The start record of each "permute-labels@N" in a ','-separated drift spec.
-Result<std::vector<uint64_t>> ParseDrift(std::string_view drift) {
-  std::vector<uint64_t> starts;
+// One item of a drift spec: "permute-labels@N" or "restore-labels@N".
+struct DriftItem {
+  bool restore = false;
+  uint64_t start = 0;
+};
+
+Result<std::vector<DriftItem>> ParseDrift(std::string_view drift) {
+  std::vector<DriftItem> items;
   while (true) {
     const size_t comma = drift.find(',');
     const std::string_view item = drift.substr(0, comma);
-    uint64_t start = 0;
-    const std::string_view number =
-        item.starts_with(kPermuteLabels) ? item.substr(kPermuteLabels.size()) : "";
-    auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), start);
+    DriftItem parsed;
+    std::string_view number;
+    if (item.starts_with(kPermuteLabels)) {
+      number = item.substr(kPermuteLabels.size());
+    } else if (item.starts_with(kRestoreLabels)) {
+      number = item.substr(kRestoreLabels.size());
+      parsed.restore = true;
+    }
+    auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), parsed.start);
     if (number.empty() || ec != std::errc() || ptr != number.data() + number.size()) {
       return InvalidArgument("drift \"" + std::string(item) +
-                             "\": expected permute-labels@N, N the index of the first "
-                             "relabelled record (several separated by ',')");
+                             "\": expected permute-labels@N or restore-labels@N, N the index "
+                             "of the first relabelled record (several separated by ',')");
     }
-    starts.push_back(start);
-    if (comma == std::string_view::npos) return starts;
+    if (parsed.restore) {
+      // Restoring undoes the permutations before it only for records they all relabel.
+      for (const DriftItem& earlier : items) {
+        if (earlier.start > parsed.start) {
+          return InvalidArgument("drift \"" + std::string(item) +
+                                 "\": restores before an earlier item starts (at record " +
+                                 std::to_string(earlier.start) + ")");
+        }
+      }
+    }
+    items.push_back(parsed);
+    if (comma == std::string_view::npos) return items;
     drift.remove_prefix(comma + 1);
   }
 }
@@ -151,15 +173,25 @@ Result<std::unique_ptr<RecordSource>> OpenBase(const SourceOptions& options) {
 
 Result<std::unique_ptr<RecordSource>> OpenSource(const SourceOptions& options) {
   // Parse the drift before loading anything: a typo should not cost a 60000-image load.
-  std::vector<uint64_t> drift_starts;
+  std::vector<DriftItem> drift_items;
   if (options.drift) {
-    ST_ASSIGN_OR_RETURN(drift_starts, ParseDrift(*options.drift));
+    ST_ASSIGN_OR_RETURN(drift_items, ParseDrift(*options.drift));
   }
   ST_ASSIGN_OR_RETURN(std::unique_ptr<RecordSource> source, OpenBase(options));
-  for (size_t i = 0; i < drift_starts.size(); ++i) {
-    ST_ASSIGN_OR_RETURN(
-        source, PermuteLabelsSource::Create(
-                    std::move(source), {.start = drift_starts[i], .seed = options.drift_seed + i}));
+  // What the permutations so far do to a label, composed: a restore applies its inverse.
+  std::vector<int32_t> composed(static_cast<size_t>(std::max(source->schema().num_classes, 0)));
+  std::iota(composed.begin(), composed.end(), 0);
+  for (size_t i = 0; i < drift_items.size(); ++i) {
+    PermuteLabelsOptions permute{.start = drift_items[i].start, .seed = options.drift_seed + i};
+    if (drift_items[i].restore) {
+      permute.permutation.resize(composed.size());
+      for (size_t l = 0; l < composed.size(); ++l) {
+        permute.permutation[static_cast<size_t>(composed[l])] = static_cast<int32_t>(l);
+      }
+    }
+    ST_ASSIGN_OR_RETURN(auto wrapped, PermuteLabelsSource::Create(std::move(source), permute));
+    for (int32_t& label : composed) label = wrapped->permutation()[static_cast<size_t>(label)];
+    source = std::move(wrapped);
   }
   static const auto log = GetLogger("dataset");
   log->debug("opened {}", source->Describe());

@@ -1,5 +1,6 @@
 #include "streamtrain/dataset/permute_labels_source.h"
 
+#include <algorithm>
 #include <cassert>
 #include <numeric>
 #include <random>
@@ -15,6 +16,18 @@ Result<std::unique_ptr<PermuteLabelsSource>> PermuteLabelsSource::Create(
   if (classes < 2) {
     return InvalidArgument("permute-labels needs at least 2 classes; " + inner->Describe() +
                            " has " + std::to_string(classes));
+  }
+  if (!options.permutation.empty()) {
+    std::vector<int32_t> sorted = options.permutation;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int32_t> identity(static_cast<size_t>(classes));
+    std::iota(identity.begin(), identity.end(), 0);
+    if (sorted != identity) {
+      return InvalidArgument("permute-labels: the given permutation does not permute the " +
+                             std::to_string(classes) + " classes of " + inner->Describe());
+    }
+    return std::unique_ptr<PermuteLabelsSource>(
+        new PermuteLabelsSource(std::move(inner), options, options.permutation));
   }
   // Sattolo's variant of Fisher-Yates (j < i, never j == i) yields a single cycle through
   // all classes, so every label changes: the drift hits every class.
@@ -44,6 +57,9 @@ std::optional<schema::Record> PermuteLabelsSource::Next() {
 }
 
 std::string PermuteLabelsSource::Describe() const {
+  if (!options_.permutation.empty()) {
+    return inner_->Describe() + ", labels restored from record " + std::to_string(options_.start);
+  }
   return inner_->Describe() + ", labels permuted from record " + std::to_string(options_.start) +
          " (seed " + std::to_string(options_.seed) + ")";
 }

@@ -7,7 +7,8 @@
 // variance sum(w^2)/12), so classes are about equally likely. A label is replaced by a
 // uniformly drawn different class with probability `noise`. After each record every weight
 // moves by `drift` in its current direction, and each direction flips with probability
-// `sigma`, so the boundary keeps turning.
+// `sigma`, so the boundary keeps turning. With `abrupt` = N the weights are drawn anew
+// before record N: the concept changes at once (the abrupt drift of the drift benchmark).
 //
 // Deterministic: the same options give the same records on every platform (mt19937_64 and
 // hand-written transforms; no std:: distributions). Not thread-safe.
@@ -44,9 +45,12 @@ struct HyperplaneOptions {
   double sigma = 0.1;
   // Seed of the weights, features, noise and drift. Default: 1.
   uint64_t seed = 1;
+  // Index (0-based, counting emitted records) of the record from which the weights are drawn
+  // anew: an abrupt change of concept on top of the gradual one. 0: never. Default: 0.
+  uint64_t abrupt = 0;
 
-  // Parses "dims=20,classes=4,drift=0.001,noise=0.05,sigma=0.1,seed=7": any subset, in any
-  // order; "" gives the defaults. kInvalidArgument names a bad key or value.
+  // Parses "dims=20,classes=4,drift=0.001,noise=0.05,sigma=0.1,seed=7,abrupt=5000": any
+  // subset, in any order; "" gives the defaults. kInvalidArgument names a bad key or value.
   static Result<HyperplaneOptions> Parse(std::string_view params);
   // kInvalidArgument when a field is out of range.
   Status Validate() const;
@@ -78,7 +82,8 @@ class HyperplaneSource : public RecordSource {
   HyperplaneOptions options_;
   std::mt19937_64 rng_;
   std::vector<double> weights_;
-  std::vector<double> directions_;        // +1 or -1 per weight
+  std::vector<double> directions_;  // +1 or -1 per weight
+  uint64_t emitted_ = 0;
   std::vector<double> normal_quantiles_;  // z of k/classes for k = 1 .. classes-1
 };
 

@@ -28,7 +28,7 @@ namespace streamtrain::dataset {
 // The accepted spec forms, for --help texts and error messages.
 inline constexpr std::string_view kSourceSpecForms =
     "fashion-mnist, idx:DIR, csv:FILE, hyperplane, "
-    "hyperplane:dims=N,classes=N,drift=X,noise=P,sigma=P,seed=N";
+    "hyperplane:dims=N,classes=N,drift=X,noise=P,sigma=P,seed=N,abrupt=N";
 
 struct SourceOptions {
   // What to read, one of kSourceSpecForms. Default: "fashion-mnist".
@@ -50,6 +50,8 @@ struct SourceOptions {
   std::optional<int32_t> num_classes;
   // Drift applied to the emitted records: "permute-labels@N" relabels from the N-th emitted
   // record (0-based) on; several, separated by ',', apply one after another.
+  // "restore-labels@N" undoes every permutation listed before it from record N on: the
+  // first concept returns (a recurring drift), e.g. "permute-labels@5000,restore-labels@10000".
   // Default: nullopt, no drift.
   std::optional<std::string> drift;
   // Seed of the drift's permutations; the i-th drift in the list uses drift_seed + i.

@@ -28,11 +28,16 @@ struct PermuteLabelsOptions {
   uint64_t start = 0;
   // Seed of the permutation. Default: 42.
   uint64_t seed = 42;
+  // The permutation itself (new label of each old label), instead of one drawn from `seed`:
+  // how a recurring drift restores an earlier concept. Must permute 0..classes-1.
+  // Default: empty, drawn from `seed`.
+  std::vector<int32_t> permutation;
 };
 
 class PermuteLabelsSource : public RecordSource {
  public:
-  // kInvalidArgument when the inner source has fewer than 2 classes (nothing to permute).
+  // kInvalidArgument when the inner source has fewer than 2 classes (nothing to permute) or
+  // an explicit permutation is not one of its classes.
   static Result<std::unique_ptr<PermuteLabelsSource>> Create(std::unique_ptr<RecordSource> inner,
                                                              const PermuteLabelsOptions& options);
 
