@@ -577,6 +577,48 @@ TEST_CASE("hyperplane abrupt=N draws a new concept at record N", "[dataset]") {
   CHECK(HyperplaneOptions::Parse("")->ToString().find("abrupt") == std::string::npos);
 }
 
+TEST_CASE("hyperplane abrupt=N,width=W moves to the new concept gradually", "[dataset]") {
+  // 2 classes, no noise or rotation: a label says which side of which hyperplane it is on.
+  auto source =
+      HyperplaneSource::Create({.drift = 0, .noise = 0, .seed = 3, .abrupt = 1000, .width = 2000});
+  REQUIRE(source.ok());
+  const std::vector<double> old_w((*source)->weights().begin(), (*source)->weights().end());
+  const auto records = Drain(**source, 5000);
+  const std::vector<double> new_w((*source)->weights().begin(), (*source)->weights().end());
+  REQUIRE(new_w != old_w);
+  const auto side = [](const std::vector<double>& w, const schema::Record& r) {
+    double dot = 0, sum = 0;
+    for (size_t j = 0; j < w.size(); ++j) {
+      dot += w[j] * r.features[j];
+      sum += w[j];
+    }
+    return dot >= sum / 2 ? 1 : 0;
+  };
+  // Share of the records where the concepts disagree that follow the new one, per 500.
+  std::vector<double> share_new;
+  for (size_t lo = 0; lo < records.size(); lo += 500) {
+    int disagree = 0, follow_new = 0;
+    for (size_t i = lo; i < lo + 500; ++i) {
+      const int a = side(old_w, records[i]), b = side(new_w, records[i]);
+      if (a == b) continue;
+      ++disagree;
+      follow_new += records[i].label == b;
+    }
+    REQUIRE(disagree > 0);
+    share_new.push_back(static_cast<double>(follow_new) / disagree);
+  }
+  CHECK(share_new[0] == 0);  // records 0..999: the old concept only
+  CHECK(share_new[1] == 0);
+  CHECK(share_new[3] > 0.1);  // records 1500..1999: about 1/4 new
+  CHECK(share_new[3] < 0.45);
+  CHECK(share_new[4] < share_new[5]);
+  CHECK(share_new[5] > 0.55);  // records 2500..2999: about 3/4 new
+  CHECK(share_new[6] == 1);    // from record 3000 on: the new concept only
+  CHECK(share_new[9] == 1);
+  CHECK(HyperplaneOptions::Parse("width=10").status().code() == ErrorCode::kInvalidArgument);
+  CHECK(HyperplaneOptions::Parse("abrupt=5,width=10")->ToString().ends_with(",abrupt=5,width=10"));
+}
+
 TEST_CASE("OpenSource rejects bad specs and options with actionable errors", "[dataset]") {
   TempDir dir;
   const std::string csv = "csv:" + WriteIndexCsv(dir.path(), 5).string();

@@ -95,10 +95,12 @@ Result<HyperplaneOptions> HyperplaneOptions::Parse(std::string_view params) {
       ok = ParseNumber(value, &options.seed);
     } else if (key == "abrupt") {
       ok = ParseNumber(value, &options.abrupt);
+    } else if (key == "width") {
+      ok = ParseNumber(value, &options.width);
     } else {
       return InvalidArgument("hyperplane: unknown parameter \"" + std::string(item) +
                              "\"; expected dims=N, classes=N, drift=X, noise=P, sigma=P, seed=N, "
-                             "abrupt=N");
+                             "abrupt=N, width=N");
     }
     if (!ok) {
       return InvalidArgument("hyperplane: \"" + std::string(item) + "\": expected " +
@@ -130,6 +132,9 @@ Status HyperplaneOptions::Validate() const {
     return InvalidArgument("hyperplane: sigma is a probability in [0, 1], got " +
                            FormatDouble(sigma));
   }
+  if (width != 0 && abrupt == 0) {
+    return InvalidArgument("hyperplane: width is the length of the change at abrupt=N; set abrupt");
+  }
   return Status::Ok();
 }
 
@@ -137,7 +142,8 @@ std::string HyperplaneOptions::ToString() const {
   return "dims=" + std::to_string(dims) + ",classes=" + std::to_string(classes) +
          ",drift=" + FormatDouble(drift) + ",noise=" + FormatDouble(noise) +
          ",sigma=" + FormatDouble(sigma) + ",seed=" + std::to_string(seed) +
-         (abrupt != 0 ? ",abrupt=" + std::to_string(abrupt) : "");
+         (abrupt != 0 ? ",abrupt=" + std::to_string(abrupt) : "") +
+         (width != 0 ? ",width=" + std::to_string(width) : "");
 }
 
 Result<std::unique_ptr<HyperplaneSource>> HyperplaneSource::Create(
@@ -157,10 +163,10 @@ HyperplaneSource::HyperplaneSource(const HyperplaneOptions& options)
   }
 }
 
-int32_t HyperplaneSource::Classify(double dot) const {
+int32_t HyperplaneSource::Classify(double dot, std::span<const double> weights) const {
   double sum = 0;
   double sum_squares = 0;
-  for (double w : weights_) {
+  for (double w : weights) {
     sum += w;
     sum_squares += w * w;
   }
@@ -175,17 +181,27 @@ int32_t HyperplaneSource::Classify(double dot) const {
 
 std::optional<schema::Record> HyperplaneSource::Next() {
   if (options_.abrupt != 0 && emitted_ == options_.abrupt) {
-    for (double& w : weights_) w = UniformUnit(rng_);
+    next_weights_.resize(weights_.size());
+    for (double& w : next_weights_) w = UniformUnit(rng_);
   }
+  if (!next_weights_.empty() && emitted_ >= options_.abrupt + options_.width) {
+    weights_.swap(next_weights_);
+    next_weights_.clear();
+  }
+  // During a gradual change each record follows the new concept with a growing probability.
+  const bool new_concept =
+      !next_weights_.empty() && UniformUnit(rng_) * static_cast<double>(options_.width + 1) <
+                                    static_cast<double>(emitted_ - options_.abrupt + 1);
+  const std::vector<double>& weights = new_concept ? next_weights_ : weights_;
   ++emitted_;
   schema::Record record;
-  record.features.resize(weights_.size());
+  record.features.resize(weights.size());
   double dot = 0;
-  for (size_t i = 0; i < weights_.size(); ++i) {
+  for (size_t i = 0; i < weights.size(); ++i) {
     record.features[i] = UniformUnitFloat(rng_);
-    dot += weights_[i] * record.features[i];
+    dot += weights[i] * record.features[i];
   }
-  record.label = Classify(dot);
+  record.label = Classify(dot, weights);
   if (options_.noise > 0 && UniformUnit(rng_) < options_.noise) {
     const auto classes = static_cast<uint64_t>(options_.classes);
     const uint64_t shift = classes == 2 ? 1 : 1 + UniformBelow(rng_, classes - 1);
@@ -194,6 +210,7 @@ std::optional<schema::Record> HyperplaneSource::Next() {
   if (options_.drift > 0) {
     for (size_t i = 0; i < weights_.size(); ++i) {
       weights_[i] += directions_[i] * options_.drift;
+      if (!next_weights_.empty()) next_weights_[i] += directions_[i] * options_.drift;
       if (options_.sigma > 0 && UniformUnit(rng_) < options_.sigma)
         directions_[i] = -directions_[i];
     }

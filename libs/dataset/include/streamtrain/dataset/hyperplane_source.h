@@ -8,7 +8,8 @@
 // uniformly drawn different class with probability `noise`. After each record every weight
 // moves by `drift` in its current direction, and each direction flips with probability
 // `sigma`, so the boundary keeps turning. With `abrupt` = N the weights are drawn anew
-// before record N: the concept changes at once (the abrupt drift of the drift benchmark).
+// before record N: the concept changes at once (the abrupt drift of the drift benchmark), or
+// over `width` records, each drawn from the old or the new concept (a gradual drift).
 //
 // Deterministic: the same options give the same records on every platform (mt19937_64 and
 // hand-written transforms; no std:: distributions). Not thread-safe.
@@ -48,9 +49,14 @@ struct HyperplaneOptions {
   // Index (0-based, counting emitted records) of the record from which the weights are drawn
   // anew: an abrupt change of concept on top of the gradual one. 0: never. Default: 0.
   uint64_t abrupt = 0;
+  // With `abrupt`: the change takes this many records instead of one. Record abrupt + i
+  // (0 <= i < width) follows the new weights with probability (i + 1) / (width + 1), the
+  // old ones otherwise (MOA's gradual drift, with a linear instead of a sigmoid ramp).
+  // Default: 0, abrupt.
+  uint64_t width = 0;
 
-  // Parses "dims=20,classes=4,drift=0.001,noise=0.05,sigma=0.1,seed=7,abrupt=5000": any
-  // subset, in any order; "" gives the defaults. kInvalidArgument names a bad key or value.
+  // Parses "dims=20,classes=4,drift=0.001,noise=0.05,sigma=0.1,seed=7,abrupt=5000,width=0":
+  // any subset, in any order; "" gives the defaults. kInvalidArgument names a bad key or value.
   static Result<HyperplaneOptions> Parse(std::string_view params);
   // kInvalidArgument when a field is out of range.
   Status Validate() const;
@@ -76,13 +82,14 @@ class HyperplaneSource : public RecordSource {
  private:
   explicit HyperplaneSource(const HyperplaneOptions& options);
 
-  // Class of a point whose dot product with the weights is `dot`.
-  int32_t Classify(double dot) const;
+  // Class of a point whose dot product with `weights` is `dot`.
+  int32_t Classify(double dot, std::span<const double> weights) const;
 
   HyperplaneOptions options_;
   std::mt19937_64 rng_;
   std::vector<double> weights_;
-  std::vector<double> directions_;  // +1 or -1 per weight
+  std::vector<double> next_weights_;  // the new concept during a gradual change
+  std::vector<double> directions_;    // +1 or -1 per weight
   uint64_t emitted_ = 0;
   std::vector<double> normal_quantiles_;  // z of k/classes for k = 1 .. classes-1
 };

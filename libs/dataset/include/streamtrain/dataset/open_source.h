@@ -28,7 +28,7 @@ namespace streamtrain::dataset {
 // The accepted spec forms, for --help texts and error messages.
 inline constexpr std::string_view kSourceSpecForms =
     "fashion-mnist, idx:DIR, csv:FILE, hyperplane, "
-    "hyperplane:dims=N,classes=N,drift=X,noise=P,sigma=P,seed=N,abrupt=N";
+    "hyperplane:dims=N,classes=N,drift=X,noise=P,sigma=P,seed=N,abrupt=N,width=N";
 
 struct SourceOptions {
   // What to read, one of kSourceSpecForms. Default: "fashion-mnist".
