@@ -163,15 +163,16 @@ TEST_CASE("stationary error streams raise few false alarms", "[drift]") {
   }
 }
 
-// Measured over seeds 0..99 (bench/results/drift_detectors.md has the full table): the
-// largest delay at p0 in {0.1, 0.2, 0.3} is ADWIN 2575/335/175, Page-Hinkley 1008/368/214
-// records for d = 0.1/0.2/0.3. The bounds are about 1.5x those; ADWIN and Page-Hinkley must
-// meet them in all 100 seeds. DDM's delay has a long tail (it restarts on false alarms and
-// its minimum is set early), so it must detect within its bound in 90% of the seeds
-// (measured: at least 97% for d >= 0.2 within 4,000 records, 71% for d = 0.1).
+// Measured over seeds 0..99: the largest delay over p0 in {0.1, 0.2, 0.3} is ADWIN
+// 2575/335/175 and Page-Hinkley 1008/368/214 records for d = 0.1/0.2/0.3 (seeds 1000..1099
+// and 5000..5099 gave at most 3247 and 1382 for d = 0.1). The bounds leave >= 20% over the
+// worst of those; ADWIN and Page-Hinkley must meet them in all 100 seeds. DDM's delay has a
+// long tail (it restarts on false alarms and its minimum is set early), so it must detect
+// within the 5,000 records after the change in 90% of the seeds for d >= 0.2 (measured >= 97%)
+// and 60% for d = 0.1 (measured 71% at p0 = 0.3, the hardest case).
 TEST_CASE("an abrupt increase of the error rate is detected within a bounded delay", "[drift]") {
   constexpr uint64_t kChange = 2'000;
-  constexpr uint64_t kAfter = 4'000;
+  constexpr uint64_t kAfter = 5'000;
   const double p0 = GENERATE(0.1, 0.2, 0.3);
   const double d = GENERATE(0.1, 0.2, 0.3);
   for (DetectorKind kind : kAllKinds) {
@@ -180,10 +181,10 @@ TEST_CASE("an abrupt increase of the error rate is detected within a bounded del
     const int step = static_cast<int>(std::lround(d * 10));
     switch (kind) {
       case DetectorKind::kAdwin:
-        bound = step == 1 ? 3'900 : (step == 2 ? 500 : 270);
+        bound = step == 1 ? 4'000 : (step == 2 ? 500 : 270);
         break;
       case DetectorKind::kPageHinkley:
-        bound = step == 1 ? 1'500 : (step == 2 ? 550 : 330);
+        bound = step == 1 ? 2'000 : (step == 2 ? 550 : 330);
         break;
       case DetectorKind::kDdm:
         bound = static_cast<int64_t>(kAfter);
