@@ -8,11 +8,13 @@
 //   page-hinkley  Page-Hinkley test for an increase of the mean (River's mode "up")
 //   ddm           DDM (Gama et al. 2004): error rate + std above its minimum, with warning
 // As in River, a detector that reported a drift starts from scratch at its next Update.
-// Deterministic: the same inputs give the same outputs on every machine. Not thread-safe:
-// one owner calls Update; statistic() etc. from the same thread.
+// Deterministic: the same inputs give the same outputs (no FMA contraction; only ADWIN's
+// bound calls libm, std::log, whose last bit another libm could round differently). Not
+// thread-safe: one owner calls Update, and statistic() etc. from the same thread.
 //
-//   ST_ASSIGN_OR_RETURN(auto detector, drift::DriftDetector::Create({.kind =
-//   drift::DetectorKind::kDdm})); if (detector->Update(wrong ? 1.0 : 0.0).drift) Retrain();
+//   ST_ASSIGN_OR_RETURN(auto detector,
+//                       drift::DriftDetector::Create({.kind = drift::DetectorKind::kDdm}));
+//   if (detector->Update(wrong ? 1.0 : 0.0).drift) Retrain();
 #pragma once
 
 #include <cstdint>
