@@ -447,4 +447,30 @@ TEST_CASE("damaged or foreign state is rejected and leaves the detector unchange
   }
 }
 
+// A state whose checksum is right but whose contents contradict each other (written by a
+// buggy or foreign writer) must not reach the bucket arithmetic.
+TEST_CASE("an ADWIN state whose window disagrees with its buckets is corrupt", "[drift]") {
+  auto source = Make(DetectorKind::kAdwin);
+  ErrorStream stream(9);
+  for (int i = 0; i < 1'000; ++i) source->Update(stream.Next(0.3));
+  std::string bytes = source->SerializeState();
+  // Layout: magic (4), version (1), kind (1), five options (40), total, variance, width.
+  constexpr size_t kWidthOffset = 4 + 1 + 1 + 40 + 8 + 8;
+  bytes[kWidthOffset + 6] = static_cast<char>(bytes[kWidthOffset + 6] ^ 0x01);  // another width
+  // Re-seal with the format's FNV-1a so only the contents are wrong.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i + 8 < bytes.size(); ++i) {
+    h ^= static_cast<uint8_t>(bytes[i]);
+    h *= 0x100000001b3ULL;
+  }
+  for (int i = 0; i < 8; ++i)
+    bytes[bytes.size() - 8 + i] = static_cast<char>((h >> (8 * i)) & 0xff);
+
+  auto target = Make(DetectorKind::kAdwin);
+  const Status st = target->RestoreState(bytes);
+  CHECK(st.code() == ErrorCode::kCorrupt);
+  CHECK(st.message().find("buckets") != std::string::npos);
+  CHECK(target->window_size() == 0);
+}
+
 }  // namespace streamtrain::drift
