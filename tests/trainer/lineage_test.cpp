@@ -383,4 +383,28 @@ TEST_CASE("lineage entries round-trip and a torn tail is cut on open", "[lineage
   CHECK(std::filesystem::file_size(path) == full);
 }
 
+TEST_CASE("a lineage log past its limit rotates at a sync and readers read both files",
+          "[lineage]") {
+  TempDir dir;
+  LineageEntry e{.kind = LineageKind::kPublished, .trigger = "volume"};
+  auto log = LineageLog::Open({.dir = dir.path(), .max_bytes = 1000});
+  REQUIRE(log.ok());
+  uint64_t appended = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 30; ++i) {
+      e.iteration = e.version = ++appended;
+      REQUIRE((*log)->Append(e).ok());
+    }
+    REQUIRE((*log)->Sync().ok());
+  }
+  // Each sync found the log past 1,000 bytes: the newest full file and the current one stay.
+  CHECK(std::filesystem::exists(dir / "lineage.1.log"));
+  CHECK(std::filesystem::file_size(LineageLog::FileIn(dir.path())) < 100);
+  auto read = ReadLineage(dir.path());
+  REQUIRE(read.ok());
+  REQUIRE(read->size() == 30);
+  CHECK(read->front().iteration == 61);
+  CHECK(read->back().iteration == 90);
+}
+
 }  // namespace streamtrain::trainer
