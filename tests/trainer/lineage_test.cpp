@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../support/commands.h"
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
@@ -405,6 +406,85 @@ TEST_CASE("a lineage log past its limit rotates at a sync and readers read both 
   REQUIRE(read->size() == 30);
   CHECK(read->front().iteration == 61);
   CHECK(read->back().iteration == 90);
+}
+
+TEST_CASE("streamtrain replay and inspect lineage on the command line", "[lineage]") {
+  TempDir dir;
+  auto cluster = DeployCluster();
+  TrainerOptions options = LineageOptions(dir, *cluster);
+  options.checkpoint_every = 5;
+  std::filesystem::path at5;
+  uint64_t served = 0;
+  {
+    auto store = testing::HyperplaneStore(dir / "store", kInitial + 20 * kT);
+    auto app = StartTrainer(options, store);
+    for (int i = 1; i <= 20; ++i) {
+      REQUIRE(*app->Step());
+      if (i == 5) at5 = CopyCheckpoint(options.checkpoint_dir, dir / "at5");
+    }
+    served = app->deployer()->served_digest();
+  }  // the store is closed: the tools open it from another process
+  const std::string tool = (testing::BinDir() / "streamtrain").string();
+  const std::string replay = tool + " replay --from-checkpoint " + at5.string() +
+                             " --lineage-dir " + options.checkpoint_dir.string() + " --store " +
+                             (dir / "store").string() +
+                             " --to-version 20 --json --log-level off 2>/dev/null";
+  int status = -1;
+  auto out = testing::RunCapture(replay, &status);
+  REQUIRE(out);
+  INFO(*out);
+  CHECK(status == 0);
+  auto json = nlohmann::json::parse(*out, nullptr, false);
+  REQUIRE(json.is_object());
+  CHECK(json["matches"] == true);
+  CHECK(json["iterations"] == 15);
+  CHECK(json["digest"] == DigestToHex(served));
+
+  out = testing::RunCapture(
+      tool + " inspect lineage --checkpoint-dir " + options.checkpoint_dir.string() +
+          " --version 20 --records --store " + (dir / "store").string() + " --from-checkpoint " +
+          at5.string() + " --json --log-level off 2>/dev/null",
+      &status);
+  REQUIRE(out);
+  CHECK(status == 0);
+  json = nlohmann::json::parse(*out, nullptr, false);
+  REQUIRE(json.is_object());
+  CHECK(json["digest"] == DigestToHex(served));
+  CHECK(json["trigger"] == "volume");
+  CHECK(json["new_records"]["begin"] == kInitial + 19 * kT);
+  CHECK(json["new_records"]["end"] == kInitial + 20 * kT);
+  CHECK(json["config"]["batch"] == 16);
+  auto derived = DeriveSample(at5, options.checkpoint_dir, 20);
+  REQUIRE(derived.ok());
+  const auto& fresh = json["records"]["new"];
+  const auto& sampled = json["records"]["sampled"];
+  REQUIRE(fresh.size() == kT);
+  REQUIRE(sampled.size() == derived->sampled.size());
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    CHECK(fresh[i]["seq"] == kInitial + 19 * kT + i);
+    CHECK(fresh[i]["topic"] == "records");
+    CHECK(fresh[i]["partition"] == 0);
+    CHECK(fresh[i]["offset"] == fresh[i]["seq"]);  // HyperplaneStore: record i at offset i
+  }
+  for (size_t i = 0; i < sampled.size(); ++i) {
+    CHECK(sampled[i]["seq"] == derived->sampled[i].value());
+    CHECK(sampled[i]["offset"] == sampled[i]["seq"]);
+  }
+
+  // A rewritten entry: the replay names the version and exits 2.
+  auto log = ReadLineage(options.checkpoint_dir);
+  REQUIRE(log.ok());
+  for (auto& e : *log) {
+    if (e.kind == LineageKind::kPublished && e.version == 12) e.history_begin = 100;
+  }
+  RewriteLineage(options.checkpoint_dir, *log);
+  out = testing::RunCapture(replay, &status);
+  REQUIRE(out);
+  CHECK(status == 2);
+  json = nlohmann::json::parse(*out, nullptr, false);
+  REQUIRE(json.is_object());
+  CHECK(json["matches"] == false);
+  CHECK(json["version"] == 12);
 }
 
 }  // namespace streamtrain::trainer
