@@ -30,6 +30,8 @@ HEADER
     "streamtrain produce"
     "streamtrain inspect store"
     "streamtrain inspect checkpoint"
+    "streamtrain inspect lineage"
+    "streamtrain replay"
   )
   for command in "${commands[@]}"; do
     read -r exe sub <<<"$command"

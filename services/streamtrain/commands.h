@@ -10,5 +10,8 @@ void RegisterBrokerCommand(CLI::App& app, int& exit_code);
 void RegisterProduceCommand(CLI::App& app, int& exit_code);
 void RegisterInspectCommand(CLI::App& app, int& exit_code);
 void RegisterDemoCommand(CLI::App& app, int& exit_code);
+void RegisterReplayCommand(CLI::App& app, int& exit_code);
+// `inspect lineage`, added to the `inspect` subcommand.
+void RegisterInspectLineageCommand(CLI::App& inspect, int& exit_code);
 
 }  // namespace streamtrain::tool

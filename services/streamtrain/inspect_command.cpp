@@ -1,4 +1,5 @@
-// `streamtrain inspect store|checkpoint DIR [--json]`: what a store or a checkpoint holds.
+// `streamtrain inspect store|checkpoint DIR [--json]` (and `inspect lineage`, lineage_command.cpp):
+// what a store or a checkpoint holds.
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -170,6 +171,7 @@ void RegisterInspectCommand(CLI::App& app, int& exit_code) {
   checkpoint->add_option("dir", cp_args->dir, "Checkpoint directory")->required();
   checkpoint->add_flag("--json", cp_args->json, "Print one JSON object");
   checkpoint->callback([cp_args, &exit_code] { exit_code = InspectCheckpoint(*cp_args); });
+  RegisterInspectLineageCommand(*inspect, exit_code);
 }
 
 }  // namespace streamtrain::tool

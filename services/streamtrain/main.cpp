@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   tool::RegisterBrokerCommand(app, exit_code);
   tool::RegisterProduceCommand(app, exit_code);
   tool::RegisterInspectCommand(app, exit_code);
+  tool::RegisterReplayCommand(app, exit_code);
   cli::BindEnvironment(app);
   // Subcommand callbacks run inside parse(); the log level must be set before them.
   app.parse_complete_callback([&] { cli::ApplyLogLevel(log_level); });

@@ -108,26 +108,38 @@ Result<std::unique_ptr<DeploymentSink>> DeploymentSink::Create(const kafka::Clie
   return sink;
 }
 
+std::unique_ptr<DeploymentSink> DeploymentSink::CreateDryRun(const DeploymentOptions& options) {
+  std::unique_ptr<DeploymentSink> sink(new DeploymentSink());
+  sink->options_ = options;
+  return sink;  // no producer, no reader: every method below checks
+}
+
 Status DeploymentSink::PublishDelta(std::string_view bytes) {
+  if (!producer_) return Status::Ok();
   return producer_->Produce(options_.deltas_topic, options_.model_id, bytes, {}, kPartition);
 }
 
 Status DeploymentSink::PublishSnapshotChunk(std::string_view bytes) {
+  if (!producer_) return Status::Ok();
   return producer_->Produce(options_.snapshots_topic, options_.model_id, bytes, {}, kPartition);
 }
 
 Status DeploymentSink::Flush() {
+  if (!producer_) return Status::Ok();
   return producer_->Flush(options_.flush_timeout).WithContext("flush deployment");
 }
 
 Result<int64_t> DeploymentSink::DeltasEnd() {
+  if (!reader_) return int64_t{0};
   ST_RETURN_IF_ERROR(Flush());
   ST_ASSIGN_OR_RETURN(auto marks, reader_->QueryWatermarks({options_.deltas_topic, kPartition},
                                                            options_.flush_timeout));
   return marks.high;
 }
 
-uint64_t DeploymentSink::failed_deliveries() const { return producer_->counters().failed; }
+uint64_t DeploymentSink::failed_deliveries() const {
+  return producer_ ? producer_->counters().failed : 0;
+}
 
 Result<std::optional<uint64_t>> DeploymentSink::NewestOn(const std::string& topic, bool deltas) {
   const kafka::TopicPartition tp{topic, kPartition};
@@ -162,6 +174,7 @@ Result<std::optional<uint64_t>> DeploymentSink::NewestOn(const std::string& topi
 }
 
 Result<std::optional<uint64_t>> DeploymentSink::NewestPublishedVersion() {
+  if (!reader_) return std::optional<uint64_t>{};
   ST_ASSIGN_OR_RETURN(auto from_deltas, NewestOn(options_.deltas_topic, /*deltas=*/true));
   ST_ASSIGN_OR_RETURN(auto from_snapshots, NewestOn(options_.snapshots_topic, /*deltas=*/false));
   if (!from_deltas) return from_snapshots;

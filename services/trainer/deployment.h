@@ -111,6 +111,10 @@ struct DeploymentOptions {
   // held the first deltas after a start for up to a second (bench/freshness_bench.cpp
   // measures both ways: --variant "kafka trainer:no-topic-lookup"). Default: true.
   bool lookup_topics_at_start = true;
+  // Publish nowhere (`streamtrain replay`): deltas and snapshots are built, encoded and
+  // applied to the served copy as always, then dropped; nothing connects to Kafka, and
+  // Start() finds no newer version to rebase above. Default: false.
+  bool dry_run = false;
 };
 
 // Where deltas and snapshot chunks go: the deltas and snapshots topics, partition 0, key =
@@ -119,6 +123,8 @@ class DeploymentSink {
  public:
   static Result<std::unique_ptr<DeploymentSink>> Create(const kafka::ClientConfig& client,
                                                         const DeploymentOptions& options);
+  // A sink that accepts everything and sends nothing (DeploymentOptions::dry_run).
+  static std::unique_ptr<DeploymentSink> CreateDryRun(const DeploymentOptions& options);
   ~DeploymentSink();
 
   Status PublishDelta(std::string_view bytes);

@@ -140,12 +140,17 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
                                            {.window = options.prequential_window}));
 
   if (options.deployment.mode != DeployMode::kOff) {
-    if (options.kafka.brokers.empty()) {
+    if (options.kafka.brokers.empty() && !options.deployment.dry_run) {
       return InvalidArgument("--brokers: --deploy " +
                              std::string(DeployModeName(options.deployment.mode)) +
                              " publishes to Kafka and needs its brokers");
     }
-    ST_ASSIGN_OR_RETURN(auto sink, DeploymentSink::Create(options.kafka, options.deployment));
+    std::unique_ptr<DeploymentSink> sink;
+    if (options.deployment.dry_run) {
+      sink = DeploymentSink::CreateDryRun(options.deployment);
+    } else {
+      ST_ASSIGN_OR_RETURN(sink, DeploymentSink::Create(options.kafka, options.deployment));
+    }
     ST_ASSIGN_OR_RETURN(app->deployer_,
                         Deployer::Create(options.deployment, app->model_->layout(),
                                          app->ModelSpecJson(), std::move(sink), &app->probe_));
@@ -224,11 +229,13 @@ Status TrainerApp::Initialise(StopSource& stop) {
     log->info("resumed from checkpoint: version {}, {} iterations, {} records trained, cursor {}",
               cp.version, cp.iterations, cp.records_trained, cp.cursor);
     PublishProgress();
-    return StartDeployment(cp.deployment_state);
+    ST_RETURN_IF_ERROR(StartDeployment(cp.deployment_state));
+    return OpenLineage(cp.version, /*resumed=*/true);
   }
   if (checkpoint.status().code() != ErrorCode::kNotFound) return checkpoint.status();
   ST_RETURN_IF_ERROR(TrainInitialModel(stop));
-  return StartDeployment("");
+  ST_RETURN_IF_ERROR(StartDeployment(""));
+  return OpenLineage(0, /*resumed=*/false);
 }
 
 std::string TrainerApp::ModelSpecJson() const {
@@ -390,15 +397,30 @@ Result<bool> TrainerApp::Step() {
 
 Result<bool> TrainerApp::StepProactive() {
   const store::StoreStats stats = store_->Stats();
-  const uint64_t cursor = SkipBacklog(progress().cursor, stats);
-  const size_t t = planner_->options().new_records;
+  uint64_t cursor = SkipBacklog(progress().cursor, stats);
+  size_t t = planner_->options().new_records;
+  uint64_t history_begin = stats.first_seq.value();
+  std::string_view trigger = "volume";  // what the lineage records as this iteration's cause
+  if (replay_next_) {
+    // Replay: the recorded iteration, not the live triggers (lineage_replay.h).
+    cursor = replay_next_->new_begin;
+    t = replay_next_->new_end - replay_next_->new_begin;
+    history_begin = replay_next_->history_begin;
+    trigger = replay_next_->trigger;
+  }
   probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
   if (stats.next_seq.value() < cursor + t) return false;
 
   // 1. The batch: the t new records [cursor, cursor + t) first, then b - t from before them.
   auto started = Clock::now();
+  const uint64_t sampler_hash = SamplerStateHash();
   ST_ASSIGN_OR_RETURN(training::BatchPlan plan,
-                      planner_->Plan(stats.first_seq, SequenceNumber(cursor + t)));
+                      planner_->Plan(SequenceNumber(history_begin), SequenceNumber(cursor + t)));
+  if (plan.new_count != t) {
+    return FailedPrecondition("replay: an iteration of " + std::to_string(t) +
+                              " new records, but this trainer takes " +
+                              std::to_string(plan.new_count));
+  }
   const size_t width = store_->schema().feature_count();
   const size_t rows = plan.records.size();
   features_.resize(rows * width);
@@ -425,7 +447,8 @@ Result<bool> TrainerApp::StepProactive() {
   probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
   // A held iteration does not use a version: versions stay consecutive on the topics.
-  ST_ASSIGN_OR_RETURN(bool published, Deploy(progress().version + 1));
+  const uint64_t base_version = progress().version;
+  ST_ASSIGN_OR_RETURN(bool published, Deploy(base_version + 1));
   {
     std::lock_guard lock(progress_mutex_);
     progress_.cursor = cursor + t;
@@ -433,6 +456,14 @@ Result<bool> TrainerApp::StepProactive() {
     progress_.records_trained += t;
     if (published) progress_.version += 1;
   }
+  ST_RETURN_IF_ERROR(
+      RecordIteration({.kind = published ? LineageKind::kPublished : LineageKind::kHeld,
+                       .base_version = base_version,
+                       .new_begin = cursor,
+                       .new_end = cursor + t,
+                       .history_begin = history_begin,
+                       .sampler_state_hash = sampler_hash,
+                       .trigger = std::string(trigger)}));
   probe_.Iteration(t, loss);
   PublishProgress();
   if (++iterations_since_checkpoint_ >= options_.checkpoint_every) {
@@ -472,6 +503,8 @@ Status TrainerApp::Checkpoint() {
   if (planner_->sampler()) cp.sampler_state = planner_->sampler()->SerializeState();
   cp.prequential_state = evaluator_->SerializeState();
   cp.rng_state = RngState(rng_);
+  // The lineage up to this checkpoint is on disk before the checkpoint names it.
+  if (lineage_) ST_RETURN_IF_ERROR(lineage_->Sync());
   ST_RETURN_IF_ERROR(cp.Write(options_.checkpoint_dir));
   iterations_since_checkpoint_ = 0;
   probe_.CheckpointWritten();

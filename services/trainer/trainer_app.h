@@ -23,9 +23,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
+#include "lineage_log.h"
 #include "streamtrain/common/stop_source.h"
 #include "streamtrain/metrics/http_server.h"
 #include "streamtrain/model/model.h"
@@ -80,6 +82,11 @@ class TrainerApp {
   int http_port() const { return http_ ? http_->port() : -1; }
   // The deployment, or null when it is off.
   const Deployer* deployer() const { return deployer_.get(); }
+  // Replay: the next Step() trains the iteration `entry` records (its new-record and history
+  // ranges, its trigger) instead of asking the live triggers (lineage_replay.h).
+  void ReplayNextIteration(const LineageEntry& entry) { replay_next_ = entry; }
+  // The lineage entry this trainer appended last (none before Initialise).
+  const std::optional<LineageEntry>& last_lineage() const { return last_lineage_; }
 
  private:
   TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry);
@@ -107,6 +114,10 @@ class TrainerApp {
   // then forward past old records when the backlog exceeds max_backlog (both counted).
   uint64_t SkipBacklog(uint64_t cursor, const store::StoreStats& stats);
   std::string ModelSpecJson() const;
+  // Lineage (trainer_lineage.cpp): opens the log, records the start; appends an iteration.
+  Status OpenLineage(uint64_t checkpoint_version, bool resumed);
+  Status RecordIteration(LineageEntry entry);
+  uint64_t SamplerStateHash() const;
 
   TrainerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -137,6 +148,12 @@ class TrainerApp {
   std::vector<int32_t> labels_;
   std::vector<float> trained_;
   std::vector<float> gradient_;  // --sparsifier dpu: the last step's gradients, for Publish
+
+  // Lineage (lineage_log.h): the log in checkpoint_dir, the configuration's fingerprint.
+  std::unique_ptr<LineageLog> lineage_;
+  uint64_t lineage_fingerprint_ = 0;
+  std::optional<LineageEntry> replay_next_;
+  std::optional<LineageEntry> last_lineage_;
 };
 
 }  // namespace streamtrain::trainer

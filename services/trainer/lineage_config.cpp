@@ -1,0 +1,117 @@
+#include "lineage_config.h"
+
+#include <nlohmann/json.hpp>
+
+#include "lineage_log.h"
+
+namespace streamtrain::trainer {
+
+std::string LineageConfigJson(const TrainerOptions& o, const model::ModelOptions& m) {
+  const auto& opt = m.optimizer;
+  const auto& sp = o.deployment.sparsifier;
+  // nlohmann::json objects keep their keys sorted and print doubles in the shortest form
+  // that reads back to the same value: the text is canonical.
+  nlohmann::json j = {
+      {"format", 1},
+      {"mode", TrainingModeName(o.mode)},
+      {"trigger", o.trigger},
+      {"batch", o.batch},
+      {"threads", o.threads},
+      {"prequential_window", o.prequential_window},
+      {"sampler",
+       {{"kind", training::SamplerKindName(o.sampler.kind)},
+        {"seed", o.sampler.seed},
+        {"window", o.sampler.window},
+        {"half_life", o.sampler.half_life}}},
+      {"model",
+       {{"model", m.model},
+        {"input_shape", m.input_shape},
+        {"num_classes", m.num_classes},
+        {"seed", m.seed},
+        {"feature_scale", m.feature_scale},
+        {"feature_shift", m.feature_shift},
+        {"device", m.device},
+        {"optimizer",
+         {{"kind", model::OptimizerKindName(opt.kind)},
+          {"learning_rate", opt.learning_rate},
+          {"weight_decay", opt.weight_decay},
+          {"momentum", opt.momentum},
+          {"nesterov", opt.nesterov},
+          {"beta1", opt.beta1},
+          {"beta2", opt.beta2},
+          {"epsilon", opt.epsilon},
+          {"amsgrad", opt.amsgrad}}}}},
+      {"deployment",
+       {{"mode", DeployModeName(o.deployment.mode)},
+        {"values", static_cast<int>(o.deployment.values)},
+        {"publish_gate_margin", o.deployment.publish_gate_margin},
+        {"sparsifier",
+         {{"kind", sparse::SparsifierKindName(sp.kind)},
+          {"ratio", sp.ratio},
+          {"scope", sparse::SparsifierScopeName(sp.scope)},
+          {"feedback", sparse::FeedbackModeName(sp.feedback)},
+          {"warmup_iterations", sp.warmup_iterations},
+          {"warmup", sparse::WarmupModeName(sp.warmup)},
+          {"seed", sp.seed}}}}},
+  };
+  return j.dump();
+}
+
+uint64_t LineageConfigFingerprint(std::string_view json) { return LineageHash(json); }
+
+Status ApplyLineageConfig(std::string_view text, TrainerOptions& o) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return InvalidArgument("lineage config: not JSON");
+  try {
+    if (j.at("format").get<int>() != 1) return InvalidArgument("lineage config: unknown format");
+    ST_ASSIGN_OR_RETURN(o.mode, ParseTrainingMode(j.at("mode").get<std::string>()));
+    o.trigger = j.at("trigger").get<size_t>();
+    o.batch = j.at("batch").get<size_t>();
+    o.threads = j.at("threads").get<int>();
+    o.prequential_window = j.at("prequential_window").get<uint64_t>();
+    const auto& s = j.at("sampler");
+    ST_ASSIGN_OR_RETURN(o.sampler.kind,
+                        training::ParseSamplerKind(s.at("kind").get<std::string>()));
+    o.sampler.seed = s.at("seed").get<uint64_t>();
+    o.sampler.window = s.at("window").get<uint64_t>();
+    o.sampler.half_life = s.at("half_life").get<double>();
+    const auto& m = j.at("model");
+    o.model.model = m.at("model").get<std::string>();
+    o.model.input_shape = m.at("input_shape").get<std::vector<int64_t>>();
+    o.model.num_classes = m.at("num_classes").get<int32_t>();
+    o.model.seed = m.at("seed").get<uint64_t>();
+    o.model.feature_scale = m.at("feature_scale").get<float>();
+    o.model.feature_shift = m.at("feature_shift").get<float>();
+    o.model.device = m.at("device").get<std::string>();
+    const auto& opt = m.at("optimizer");
+    ST_ASSIGN_OR_RETURN(o.model.optimizer.kind,
+                        model::ParseOptimizerKind(opt.at("kind").get<std::string>()));
+    o.model.optimizer.learning_rate = opt.at("learning_rate").get<double>();
+    o.model.optimizer.weight_decay = opt.at("weight_decay").get<double>();
+    o.model.optimizer.momentum = opt.at("momentum").get<double>();
+    o.model.optimizer.nesterov = opt.at("nesterov").get<bool>();
+    o.model.optimizer.beta1 = opt.at("beta1").get<double>();
+    o.model.optimizer.beta2 = opt.at("beta2").get<double>();
+    o.model.optimizer.epsilon = opt.at("epsilon").get<double>();
+    o.model.optimizer.amsgrad = opt.at("amsgrad").get<bool>();
+    const auto& d = j.at("deployment");
+    ST_ASSIGN_OR_RETURN(o.deployment.mode, ParseDeployMode(d.at("mode").get<std::string>()));
+    o.deployment.values = static_cast<wire::ValueEncoding>(d.at("values").get<int>());
+    o.deployment.publish_gate_margin = d.at("publish_gate_margin").get<double>();
+    const auto& sp = d.at("sparsifier");
+    auto& so = o.deployment.sparsifier;
+    ST_ASSIGN_OR_RETURN(so.kind, sparse::ParseSparsifierKind(sp.at("kind").get<std::string>()));
+    so.ratio = sp.at("ratio").get<double>();
+    ST_ASSIGN_OR_RETURN(so.scope, sparse::ParseSparsifierScope(sp.at("scope").get<std::string>()));
+    ST_ASSIGN_OR_RETURN(so.feedback,
+                        sparse::ParseFeedbackMode(sp.at("feedback").get<std::string>()));
+    so.warmup_iterations = sp.at("warmup_iterations").get<uint64_t>();
+    ST_ASSIGN_OR_RETURN(so.warmup, sparse::ParseWarmupMode(sp.at("warmup").get<std::string>()));
+    so.seed = sp.at("seed").get<uint64_t>();
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(std::string("lineage config: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace streamtrain::trainer
