@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   std::string deploy, sparsifier = "threshold", ratio = "0.01", scope = "tensor", feedback,
                       warmup = "dense", delta_values = "f32", hmac_key_file;
   std::string swap_deploy = "full", swap_retrain_from;
+  std::string adaptive_trigger = "off", max_wait = "off";
   auto& deployment = options.deployment;
 
   CLI::App app{
@@ -59,6 +60,18 @@ int main(int argc, char** argv) {
   app.add_option("--trigger", options.trigger, "t: new records per iteration")
       ->capture_default_str();
   app.add_option("--batch", options.batch, "b: mini-batch size")->capture_default_str();
+  app.add_option("--adaptive-trigger", adaptive_trigger,
+                 "on | off: when more than t records wait, one iteration takes all of them up "
+                 "to --adaptive-max-new (the rest of the batch still from history), so a "
+                 "backlog drains instead of growing to --max-backlog")
+      ->capture_default_str();
+  app.add_option("--adaptive-max-new", options.triggers.adaptive_max_new,
+                 "Most new records one adaptive iteration takes, in [t, b] (0: b)")
+      ->capture_default_str();
+  app.add_option("--max-wait", max_wait,
+                 "When fewer than t records wait and the oldest has waited this long (e.g. "
+                 "2s, 500ms), iterate on what there is (off: wait for t)")
+      ->capture_default_str();
   app.add_option("--sampler", sampler, "uniform | window | recency | inverse-frequency")
       ->capture_default_str();
   app.add_option("--window", options.sampler.window, "Window of the window sampler, records")
@@ -197,6 +210,9 @@ int main(int argc, char** argv) {
       options.swap.retrain_from =
           check("--swap-retrain-from", trainer::ParseSwapRetrainFrom(swap_retrain_from));
     }
+    options.triggers.adaptive =
+        check("--adaptive-trigger", trainer::ParseOnOff("--adaptive-trigger", adaptive_trigger));
+    options.triggers.max_wait = check("--max-wait", trainer::ParseDuration("--max-wait", max_wait));
     if (Status swap = trainer::ValidateSwapOptions(options.swap); !swap.ok()) {
       throw CLI::ValidationError("--swap", swap.message());
     }

@@ -72,6 +72,7 @@ TrainerApp::TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Regis
     : options_(std::move(options)),
       registry_(std::move(registry)),
       probe_(*registry_, std::string(TrainingModeName(options_.mode))),
+      trigger_probe_(*registry_, std::string(TrainingModeName(options_.mode))),
       rng_(options_.model.seed) {}
 
 TrainerApp::~TrainerApp() {
@@ -105,6 +106,7 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
     return InvalidArgument("max-backlog: must be 0 (unbounded) or at least the " +
                            std::to_string(new_per_step) + " new records of one iteration");
   }
+  ST_RETURN_IF_ERROR(ValidateTriggerOptions(options.triggers, new_per_step, options.batch));
   if (options.mode == TrainingMode::kFull && options.retrain_every == 0) {
     return InvalidArgument("retrain-every: must be > 0 in full mode");
   }
@@ -136,6 +138,8 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
     ST_ASSIGN_OR_RETURN(sampler, training::HistorySampler::Create(options.sampler));
   }
   ST_ASSIGN_OR_RETURN(app->planner_, training::BatchPlanner::Create(plan, std::move(sampler)));
+  app->trigger_ =
+      std::make_unique<IterationTrigger>(options.triggers, plan.new_records, plan.batch_size);
   ST_ASSIGN_OR_RETURN(app->evaluator_, training::PrequentialEvaluator::Create(
                                            {.window = options.prequential_window}));
 
@@ -391,14 +395,17 @@ Result<bool> TrainerApp::Step() {
 Result<bool> TrainerApp::StepProactive() {
   const store::StoreStats stats = store_->Stats();
   const uint64_t cursor = SkipBacklog(progress().cursor, stats);
-  const size_t t = planner_->options().new_records;
-  probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
-  if (stats.next_seq.value() < cursor + t) return false;
+  const uint64_t backlog = stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0;
+  probe_.Backlog(backlog);
+  // How many new records: t, more to drain a backlog, fewer after --max-wait.
+  const std::optional<TriggerDecision> decision = trigger_->Decide(backlog);
+  if (!decision) return false;
+  const size_t n = decision->new_records;
 
-  // 1. The batch: the t new records [cursor, cursor + t) first, then b - t from before them.
+  // 1. The batch: the n new records [cursor, cursor + n) first, then b - n from before them.
   auto started = Clock::now();
   ST_ASSIGN_OR_RETURN(training::BatchPlan plan,
-                      planner_->Plan(stats.first_seq, SequenceNumber(cursor + t)));
+                      planner_->Plan(stats.first_seq, SequenceNumber(cursor + n), n));
   const size_t width = store_->schema().feature_count();
   const size_t rows = plan.records.size();
   features_.resize(rows * width);
@@ -426,19 +433,49 @@ Result<bool> TrainerApp::StepProactive() {
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
   // A held iteration does not use a version: versions stay consecutive on the topics.
   ST_ASSIGN_OR_RETURN(bool published, Deploy(progress().version + 1));
+  trigger_->Iterated();
+  LogTrigger(*decision, cursor, backlog);
   {
     std::lock_guard lock(progress_mutex_);
-    progress_.cursor = cursor + t;
+    progress_.cursor = cursor + n;
     progress_.iterations += 1;
-    progress_.records_trained += t;
+    progress_.records_trained += n;
     if (published) progress_.version += 1;
+    progress_.last_iteration = {.new_begin = cursor,
+                                .new_end = cursor + n,
+                                .trigger = std::string(TriggerKindName(decision->kind))};
   }
-  probe_.Iteration(t, loss);
+  probe_.Iteration(n, loss);
+  trigger_probe_.Iterated(decision->kind, n);
   PublishProgress();
   if (++iterations_since_checkpoint_ >= options_.checkpoint_every) {
     ST_RETURN_IF_ERROR(Checkpoint());
   }
   return true;
+}
+
+void TrainerApp::LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog) {
+  static auto log = GetLogger("trainer");
+  const bool adaptive = decision.kind == TriggerKind::kAdaptive;
+  // Info when draining starts and ends (an event an operator wants to see), debug for each
+  // iteration: at thousands of records a second a line per iteration would flood the log.
+  if (adaptive != draining_) {
+    if (adaptive) {
+      log->info(
+          "adaptive trigger: {} records waiting, taking up to {} new records per "
+          "iteration until the backlog drains",
+          backlog, decision.new_records);
+    } else {
+      log->info("adaptive trigger: backlog drained, back to t = {} new records per iteration",
+                planner_->options().new_records);
+    }
+    draining_ = adaptive;
+  }
+  if (decision.kind != TriggerKind::kVolume) {
+    log->debug("{} trigger: iteration on {} new records [{}, {}), backlog {}",
+               TriggerKindName(decision.kind), decision.new_records, cursor,
+               cursor + decision.new_records, backlog);
+  }
 }
 
 Status TrainerApp::Checkpoint() {

@@ -34,6 +34,7 @@
 #include "streamtrain/training/prequential_evaluator.h"
 #include "trainer_options.h"
 #include "trainer_probe.h"
+#include "trigger_probe.h"
 
 namespace streamtrain::trainer {
 
@@ -46,6 +47,9 @@ struct TrainerProgress {
   uint64_t retrains = 0;
   bool initialised = false;  // an initial model exists (trained or resumed)
   double last_retrain_seconds = 0;
+  // The last proactive/online iteration's new records and trigger (lineage); empty trigger
+  // before the first iteration of this run.
+  IterationSource last_iteration;
 };
 
 class TrainerApp {
@@ -106,11 +110,16 @@ class TrainerApp {
   // The cursor to stream from: moved past records the store's retention already evicted,
   // then forward past old records when the backlog exceeds max_backlog (both counted).
   uint64_t SkipBacklog(uint64_t cursor, const store::StoreStats& stats);
+  // The log line of a trigger decision (the metric is trigger_probe_'s).
+  void LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog);
   std::string ModelSpecJson() const;
 
   TrainerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
   TrainerProbe probe_;
+  TriggerProbe trigger_probe_;
+  std::unique_ptr<IterationTrigger> trigger_;  // proactive and online modes
+  bool draining_ = false;                      // the last iteration was adaptive
   std::shared_ptr<store::HistoricalStore> store_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<training::BatchPlanner> planner_;
