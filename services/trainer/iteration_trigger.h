@@ -54,12 +54,16 @@ struct TriggerDecision {
   size_t new_records = 0;
 };
 
-// Where one iteration's new records came from, for lineage: [new_begin, new_end) in store
-// sequence numbers and the trigger's name.
+// Where one iteration's records came from, for lineage: [new_begin, new_end) in store
+// sequence numbers, the trigger's name ("volume", "adaptive" or "max-wait", then ",adapt"
+// when the adapt action drew the history, then the events that fired while scoring, e.g.
+// ",drift:adwin" or ",performance:margin"), and which sampler drew the history.
 struct IterationSource {
   uint64_t new_begin = 0;
   uint64_t new_end = 0;
   std::string trigger;
+  std::string sampler;       // "uniform", "window", ...; empty without history (online)
+  uint64_t history_min = 0;  // lowest sampled record; new_begin when none was sampled
 };
 
 // "on" / "off" (the --adaptive-trigger flag).

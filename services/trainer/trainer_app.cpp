@@ -140,6 +140,15 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
   ST_ASSIGN_OR_RETURN(app->planner_, training::BatchPlanner::Create(plan, std::move(sampler)));
   app->trigger_ =
       std::make_unique<IterationTrigger>(options.triggers, plan.new_records, plan.batch_size);
+  if (options.drift.enabled()) {
+    if (options.drift.action == DriftAction::kAdapt && options.mode != TrainingMode::kProactive) {
+      return InvalidArgument("--drift-action adapt: samples history, which needs --mode proactive");
+    }
+    ST_ASSIGN_OR_RETURN(
+        app->drift_,
+        DriftResponse::Create(options.drift, options.prequential_window, plan.new_records,
+                              plan.batch_size, options.model.seed, &app->trigger_probe_));
+  }
   ST_ASSIGN_OR_RETURN(app->evaluator_, training::PrequentialEvaluator::Create(
                                            {.window = options.prequential_window}));
 
@@ -215,6 +224,9 @@ Status TrainerApp::Initialise(StopSource& stop) {
     ST_RETURN_IF_ERROR(
         evaluator_->RestoreState(cp.prequential_state).WithContext("checkpoint prequential"));
     ST_RETURN_IF_ERROR(RestoreRng(rng_, cp.rng_state));
+    if (drift_) {
+      ST_RETURN_IF_ERROR(drift_->RestoreState(cp.trigger_state).WithContext("checkpoint triggers"));
+    }
     {
       std::lock_guard lock(progress_mutex_);
       progress_.version = cp.version;
@@ -378,13 +390,16 @@ Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, u
 }
 
 Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const int32_t> labels,
-                             size_t rows) {
+                             size_t rows, uint64_t first_seq) {
   const size_t width = store_->schema().feature_count();
   ST_ASSIGN_OR_RETURN(auto predictions, model_->Predict(features.first(rows * width), rows));
   for (size_t i = 0; i < rows; ++i) {
     ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i],
                                           CrossEntropy(predictions[i].probabilities, labels[i])));
+    if (drift_) drift_->Observe(first_seq + i, predictions[i].label == labels[i]);
   }
+  drift_events_.clear();
+  if (drift_) drift_events_ = drift_->AfterScoring(evaluator_->Snapshot());
   return Status::Ok();
 }
 
@@ -402,10 +417,13 @@ Result<bool> TrainerApp::StepProactive() {
   if (!decision) return false;
   const size_t n = decision->new_records;
 
-  // 1. The batch: the n new records [cursor, cursor + n) first, then b - n from before them.
+  // 1. The batch: the n new records [cursor, cursor + n) first, then b - n from before them
+  // (from the most recent ones while the adapt action runs).
   auto started = Clock::now();
+  const bool adapting = drift_ && drift_->adapting();
+  training::BatchPlanner& planner = adapting ? *drift_->adapt_planner() : *planner_;
   ST_ASSIGN_OR_RETURN(training::BatchPlan plan,
-                      planner_->Plan(stats.first_seq, SequenceNumber(cursor + n), n));
+                      planner.Plan(stats.first_seq, SequenceNumber(cursor + n), n));
   const size_t width = store_->schema().feature_count();
   const size_t rows = plan.records.size();
   features_.resize(rows * width);
@@ -423,7 +441,7 @@ Result<bool> TrainerApp::StepProactive() {
 
   // 2. Test: the current model scores the new records before it sees them.
   started = Clock::now();
-  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, plan.new_count));
+  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, plan.new_count, cursor));
   probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
 
   // 3. Then train.
@@ -434,16 +452,29 @@ Result<bool> TrainerApp::StepProactive() {
   // A held iteration does not use a version: versions stay consecutive on the topics.
   ST_ASSIGN_OR_RETURN(bool published, Deploy(progress().version + 1));
   trigger_->Iterated();
+  // Only iterations that drew recent history count towards --adapt-records.
+  if (adapting) drift_->Trained(n);
   LogTrigger(*decision, cursor, backlog);
+  uint64_t history_min = cursor;
+  for (SequenceNumber seq : plan.sampled()) history_min = std::min(history_min, seq.value());
+  // Lineage's trigger name: why it ran, whether adapt drew its history, what fired in it.
+  std::string trigger_name(TriggerKindName(decision->kind));
+  if (adapting) trigger_name += ",adapt";
+  if (!drift_events_.empty()) trigger_name += "," + drift_events_;
   {
     std::lock_guard lock(progress_mutex_);
     progress_.cursor = cursor + n;
     progress_.iterations += 1;
     progress_.records_trained += n;
     if (published) progress_.version += 1;
-    progress_.last_iteration = {.new_begin = cursor,
-                                .new_end = cursor + n,
-                                .trigger = std::string(TriggerKindName(decision->kind))};
+    progress_.last_iteration = {
+        .new_begin = cursor,
+        .new_end = cursor + n,
+        .trigger = std::move(trigger_name),
+        .sampler = planner.sampler()
+                       ? std::string(training::SamplerKindName(planner.sampler()->kind()))
+                       : std::string(),
+        .history_min = history_min};
   }
   probe_.Iteration(n, loss);
   trigger_probe_.Iterated(decision->kind, n);
@@ -509,6 +540,7 @@ Status TrainerApp::Checkpoint() {
   if (planner_->sampler()) cp.sampler_state = planner_->sampler()->SerializeState();
   cp.prequential_state = evaluator_->SerializeState();
   cp.rng_state = RngState(rng_);
+  if (drift_) cp.trigger_state = drift_->SerializeState();
   ST_RETURN_IF_ERROR(cp.Write(options_.checkpoint_dir));
   iterations_since_checkpoint_ = 0;
   probe_.CheckpointWritten();

@@ -98,7 +98,10 @@ class TrainerApp {
   Result<bool> StepFull();
   void StartRetraining();
   Status FinishRetraining(bool wait);
-  Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows);
+  // Scores the first `rows` records (store sequence numbers first_seq...) and feeds the
+  // performance and drift triggers; the events that fired go to drift_events_.
+  Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows,
+                   uint64_t first_seq);
   Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
   Status Health() const;
   void PublishProgress();
@@ -120,6 +123,8 @@ class TrainerApp {
   TriggerProbe trigger_probe_;
   std::unique_ptr<IterationTrigger> trigger_;  // proactive and online modes
   bool draining_ = false;                      // the last iteration was adaptive
+  std::unique_ptr<DriftResponse> drift_;       // null unless a performance/drift trigger is on
+  std::string drift_events_;                   // what fired in the last ScoreRows ("" if none)
   std::shared_ptr<store::HistoricalStore> store_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<training::BatchPlanner> planner_;

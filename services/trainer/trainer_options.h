@@ -7,6 +7,7 @@
 #include <string>
 
 #include "deployment.h"
+#include "drift_response.h"
 #include "iteration_trigger.h"
 #include "partial_swap.h"
 #include "streamtrain/kafka/client_config.h"
@@ -46,6 +47,9 @@ struct TrainerOptions {
   // records per iteration) and max-wait (iterate on fewer than t after a wait);
   // iteration_trigger.h. Proactive and online modes. Default: both off.
   TriggerOptions triggers;
+  // Performance and drift triggers and the action they take (alert, adapt);
+  // drift_response.h. Default: all off.
+  DriftOptions drift;
   // How history is sampled (proactive). Default: uniform.
   training::SamplerOptions sampler;
   // Initial training: wait for this many records, train this many epochs. Defaults: 10,000

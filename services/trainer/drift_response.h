@@ -1,0 +1,124 @@
+// DriftResponse: the performance and drift triggers, and what the trainer does when one
+// fires.
+//
+// Triggers (each off by default; any combination):
+// - drift: a detector (libs/drift: ADWIN, Page-Hinkley, DDM) fed every scored record's 0/1
+//   prequential error; it fires when the error rate went up.
+// - performance margin: the windowed prequential accuracy (--prequential-window) fell more
+//   than `performance_margin` below its reference, the windowed accuracy one full window
+//   earlier. The reference moves forward every window while the accuracy holds; after a
+//   drop it stays until the accuracy is back within the margin, or for one more window, after
+//   which the new level becomes the reference (so a lasting drop fires once, not forever).
+// - performance floor: the windowed accuracy fell below `performance_floor`; again after it
+//   was back above.
+// Actions (`action`), on any trigger:
+// - alert: a log line and streamtrain_trainer_drift_actions_total{action="alert"} only.
+// - adapt: for the next `adapt_records` new records the history part of each batch comes
+//   from the most recent `adapt_window` records (the window sampler, a second planner)
+//   instead of the configured sampler; then back. A trigger while adapting starts the
+//   count again.
+// Everything is counted in records, not time: with a seed and one thread a run, and a run
+// resumed from a checkpoint (SerializeState), repeats bit for bit.
+//
+// Thread safety: none; the trainer's loop owns it.
+//
+//   ST_ASSIGN_OR_RETURN(auto response, DriftResponse::Create(options, ...));
+//   for each scored record: response->Observe(seq, correct);
+//   std::string event = response->AfterScoring(evaluator.Snapshot());  // "" when none fired
+//   BatchPlanner* planner = response->adapting() ? response->adapt_planner() : configured;
+//   response->Trained(n);
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "streamtrain/common/status.h"
+#include "streamtrain/drift/drift_detector.h"
+#include "streamtrain/training/batch_planner.h"
+#include "streamtrain/training/prequential_evaluator.h"
+#include "trigger_probe.h"
+
+namespace streamtrain::trainer {
+
+enum class DriftAction { kAlert, kAdapt };
+inline constexpr size_t kDriftActionCount = 2;
+std::string_view DriftActionName(DriftAction action);  // "alert", "adapt"
+Result<DriftAction> ParseDriftAction(std::string_view text);
+
+struct DriftOptions {
+  // The detector on the prequential error stream (--drift-detector adwin|page-hinkley|ddm and
+  // its parameters). nullopt: off. Default: off.
+  std::optional<drift::DetectorOptions> detector;
+  // Fire when the windowed prequential accuracy is more than this below its value one
+  // window earlier, in accuracy units (0.05 = 5 points), [0, 1]. 0: off. Default: 0.
+  double performance_margin = 0;
+  // Fire when the windowed prequential accuracy is below this, [0, 1]. 0: off. Default: 0.
+  double performance_floor = 0;
+  // What a trigger does. Default: alert.
+  DriftAction action = DriftAction::kAlert;
+  // adapt: how many new records the recent-history sampling lasts, >= 1. Default: 5,000.
+  uint64_t adapt_records = 5000;
+  // adapt: history is drawn from this many most recent records, >= 1. Default: 2,000.
+  uint64_t adapt_window = 2000;
+
+  bool enabled() const {
+    return detector.has_value() || performance_margin > 0 || performance_floor > 0;
+  }
+};
+
+class DriftResponse {
+ public:
+  // `window`: the prequential window (records); t, b: the trainer's; `seed`: the adapt
+  // sampler's. kInvalidArgument for options out of range, or adapt with t == b (no history
+  // to sample).
+  static Result<std::unique_ptr<DriftResponse>> Create(const DriftOptions& options, uint64_t window,
+                                                       size_t t, size_t b, uint64_t seed,
+                                                       TriggerProbe* probe);
+
+  // One scored record: `seq` its store sequence number, `correct` the prequential outcome.
+  void Observe(uint64_t seq, bool correct);
+  // After an iteration's records were scored: checks the performance triggers and acts on
+  // whatever fired since the last call. Returns the events that fired, for lineage
+  // ("drift:adwin", "performance:margin", "performance:floor", comma-separated), or "".
+  std::string AfterScoring(const training::PrequentialSnapshot& snapshot);
+  // True while adapt's recent-history sampling is on.
+  bool adapting() const { return adapt_left_ > 0; }
+  training::BatchPlanner* adapt_planner() { return adapt_planner_.get(); }
+  // `n` new records were trained on with the adapt planner (counts adapt down).
+  void Trained(uint64_t n);
+
+  // Detector, performance references, adapt count and sampler: a restart continues exactly.
+  std::string SerializeState() const;
+  // kCorrupt for damaged bytes; kInvalidArgument for a state of other options (another
+  // detector). An empty state (a checkpoint from before triggers) starts fresh.
+  Status RestoreState(std::string_view bytes);
+
+  const DriftOptions& options() const { return options_; }
+
+ private:
+  DriftResponse(const DriftOptions& options, uint64_t window, TriggerProbe* probe)
+      : options_(options), window_(window), probe_(probe) {}
+  void Fire(const std::string& event);
+  void Performance(const training::PrequentialSnapshot& snapshot);
+
+  DriftOptions options_;
+  uint64_t window_;
+  TriggerProbe* probe_;
+  std::unique_ptr<drift::DriftDetector> detector_;
+  std::unique_ptr<training::BatchPlanner> adapt_planner_;  // adapt only
+  std::string pending_;                                    // events since the last AfterScoring
+
+  // Performance margin: the reference and when it was taken (records scored).
+  bool has_reference_ = false;
+  double reference_ = 0;
+  uint64_t reference_at_ = 0;
+  bool margin_low_ = false;  // fired, not yet back within the margin
+  uint64_t low_since_ = 0;   // records scored when it fired
+  bool floor_low_ = false;   // fired, not yet back above the floor
+  uint64_t adapt_left_ = 0;  // new records still sampled from recent history
+};
+
+}  // namespace streamtrain::trainer

@@ -1,0 +1,251 @@
+// The performance and drift triggers and their actions (services/trainer/drift_response.h)
+// inside the trainer, over a store whose labels are permuted at a known record.
+#include <prometheus/registry.h>
+
+#include <catch2/catch.hpp>
+
+#include "../support/temp_dir.h"
+#include "start_trainer.h"
+#include "streamtrain/dataset/open_source.h"
+#include "streamtrain/schema/record_codec.h"
+#include "trainer_app.h"
+
+namespace streamtrain::trainer {
+namespace {
+
+using testing::StartTrainer;
+using testing::TempDir;
+
+constexpr uint64_t kInitial = 300;
+constexpr uint64_t kDriftAt = 1500;  // the labels swap from this record on
+constexpr uint64_t kRecords = 3000;
+
+// Hyperplane records (10 features, 2 classes, a fixed plane) whose two labels swap at
+// kDriftAt: a model that learned the first concept is then nearly always wrong.
+std::shared_ptr<store::HistoricalStore> DriftStore(const TempDir& dir) {
+  store::StoreOptions so{.path = dir / "store"};
+  so.schema.input_shape = {10};
+  so.schema.num_classes = 2;
+  auto store = store::HistoricalStore::Open(so);
+  REQUIRE(store.ok());
+  auto source = dataset::OpenSource({.spec = "hyperplane:seed=5,noise=0.02,drift=0",
+                                     .limit = kRecords,
+                                     .drift = "permute-labels@" + std::to_string(kDriftAt)});
+  REQUIRE(source.ok());
+  std::vector<store::PendingRecord> batch;
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    auto record = (*source)->Next();
+    REQUIRE(record);
+    store::PendingRecord pending;
+    pending.origin.topic = "records";
+    pending.origin.offset = Offset(static_cast<int64_t>(i));
+    pending.encoded = schema::EncodeBinaryRecord(*record);
+    batch.push_back(std::move(pending));
+  }
+  REQUIRE((*store)->Append(batch).ok());
+  return std::shared_ptr<store::HistoricalStore>(std::move(store).value());
+}
+
+TrainerOptions Options(const TempDir& dir, const std::string& name) {
+  TrainerOptions o;
+  o.checkpoint_dir = dir / name;
+  o.model.model = "mlp:16";
+  o.model.seed = 11;
+  o.model.feature_scale = 1.0f;
+  o.trigger = 4;
+  o.batch = 16;
+  o.initial_records = kInitial;
+  o.initial_epochs = 5;
+  o.model.optimizer.learning_rate = 0.01;
+  o.prequential_window = 200;
+  o.checkpoint_every = 1000000;
+  o.http.port = -1;
+  o.threads = 1;
+  return o;
+}
+
+// Every iteration's lineage record, stepping until the store is consumed.
+std::vector<IterationSource> RunAll(TrainerApp& app) {
+  std::vector<IterationSource> out;
+  while (true) {
+    auto stepped = app.Step();
+    REQUIRE(stepped.ok());
+    if (!*stepped) return out;
+    out.push_back(app.progress().last_iteration);
+  }
+}
+
+// Iterations whose trigger name mentions `event`.
+std::vector<IterationSource> With(const std::vector<IterationSource>& all,
+                                  const std::string& event) {
+  std::vector<IterationSource> out;
+  for (const auto& s : all) {
+    if (s.trigger.find(event) != std::string::npos) out.push_back(s);
+  }
+  return out;
+}
+
+double CounterValue(prometheus::Registry& registry, const std::string& name,
+                    const std::string& label, const std::string& value) {
+  double sum = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == label && l.value == value) sum += m.counter.value;
+      }
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("the performance trigger fires once on an accuracy drop, after it", "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto options = Options(dir, "ckpt");
+  options.drift.performance_margin = 0.2;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto app = StartTrainer(options, store, registry);
+  const auto all = RunAll(*app);
+  const auto fired = With(all, "performance:margin");
+  REQUIRE_FALSE(fired.empty());
+  // Not on the stationary part; within one window of the change.
+  CHECK(fired.front().new_end > kDriftAt);
+  CHECK(fired.front().new_begin < kDriftAt + options.prequential_window);
+  // The lasting drop fires once (the new level becomes the reference), not every iteration.
+  CHECK(fired.size() <= 2);
+  CHECK(CounterValue(*registry, "streamtrain_trainer_performance_triggers_total", "reason",
+                     "margin") == static_cast<double>(fired.size()));
+  CHECK(CounterValue(*registry, "streamtrain_trainer_drift_actions_total", "action", "alert") ==
+        static_cast<double>(fired.size()));
+}
+
+TEST_CASE("the performance floor fires when the windowed accuracy falls below it", "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto options = Options(dir, "ckpt");
+  options.drift.performance_floor = 0.6;
+  auto app = StartTrainer(options, store);
+  const auto fired = With(RunAll(*app), "performance:floor");
+  REQUIRE_FALSE(fired.empty());
+  CHECK(fired.front().new_end > kDriftAt);
+  CHECK(fired.front().new_begin < kDriftAt + options.prequential_window);
+}
+
+TEST_CASE("each drift detector finds the permuted labels, none before them", "[triggers]") {
+  const auto kind = GENERATE(drift::DetectorKind::kAdwin, drift::DetectorKind::kPageHinkley,
+                             drift::DetectorKind::kDdm);
+  const std::string name(drift::DetectorKindName(kind));
+  INFO(name);
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto options = Options(dir, "ckpt");
+  options.drift.detector = drift::DetectorOptions{.kind = kind};
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto app = StartTrainer(options, store, registry);
+  const auto fired = With(RunAll(*app), "drift:" + name);
+  REQUIRE_FALSE(fired.empty());
+  CHECK(fired.front().new_end > kDriftAt);
+  // The error rate goes from a few percent to nearly all: a few hundred records at most.
+  CHECK(fired.front().new_begin < kDriftAt + 400);
+  double detections = 0;
+  for (const auto& family : registry->Collect()) {
+    if (family.name != "streamtrain_trainer_drift_detections_total") continue;
+    for (const auto& m : family.metric) {
+      bool ours = false, drift = false;
+      for (const auto& l : m.label) {
+        ours = ours || (l.name == "detector" && l.value == name);
+        drift = drift || (l.name == "signal" && l.value == "drift");
+      }
+      if (ours && drift) detections += m.counter.value;
+    }
+  }
+  CHECK(detections >= 1);
+}
+
+TEST_CASE("adapt samples recent history for N records after a trigger, then returns",
+          "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto options = Options(dir, "ckpt");
+  options.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+  options.drift.action = DriftAction::kAdapt;
+  options.drift.adapt_records = 200;
+  options.drift.adapt_window = 50;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto app = StartTrainer(options, store, registry);
+  const auto all = RunAll(*app);
+  size_t first_fire = all.size();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].trigger.find("drift:adwin") != std::string::npos) {
+      first_fire = i;
+      break;
+    }
+  }
+  REQUIRE(first_fire < all.size());
+  // Before: the configured uniform sampler over the whole history.
+  for (size_t i = 0; i <= first_fire; ++i) {
+    CHECK(all[i].sampler == "uniform");
+    CHECK(all[i].trigger.find(",adapt") == std::string::npos);
+  }
+  // Then adapt_records / t iterations (unless another detection restarted the count) draw
+  // their history from the last adapt_window records.
+  const size_t adapt_iterations = options.drift.adapt_records / options.trigger;
+  REQUIRE(first_fire + adapt_iterations < all.size());
+  for (size_t i = first_fire + 1; i <= first_fire + adapt_iterations; ++i) {
+    INFO("iteration " << i);
+    CHECK(all[i].sampler == "window");
+    CHECK(all[i].trigger.find(",adapt") != std::string::npos);
+    CHECK(all[i].history_min + options.drift.adapt_window >= all[i].new_begin);
+  }
+  // And back: after the period (later detections may start another one) some iteration
+  // samples uniformly again, reaching far back (12 of more than a thousand records).
+  const size_t back = first_fire + adapt_iterations + 1;
+  REQUIRE(back < all.size());
+  CHECK(all[back].sampler == "uniform");
+  CHECK(all[back].trigger.find(",adapt") == std::string::npos);
+  CHECK(all[back].history_min + options.drift.adapt_window < all[back].new_begin);
+  CHECK(CounterValue(*registry, "streamtrain_trainer_drift_actions_total", "action", "adapt") >= 1);
+}
+
+TEST_CASE("a restart keeps the detector and adapt state: bit-identical continuation",
+          "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto make = [&](const std::string& name) {
+    auto o = Options(dir, name);
+    o.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+    o.drift.performance_margin = 0.2;
+    o.drift.action = DriftAction::kAdapt;
+    o.drift.adapt_records = 400;
+    o.drift.adapt_window = 50;
+    return o;
+  };
+  auto through = StartTrainer(make("through"), store);
+  const auto all = RunAll(*through);
+  // Stop in the middle of the first adapt period, after the detection.
+  size_t stop_at = 0;
+  for (size_t i = 0; i < all.size() && stop_at == 0; ++i) {
+    if (all[i].trigger.find("drift:") != std::string::npos) stop_at = i + 20;
+  }
+  REQUIRE(stop_at > 0);
+  {
+    auto first = StartTrainer(make("interrupted"), store);
+    for (size_t i = 0; i < stop_at; ++i) REQUIRE(*first->Step());
+    REQUIRE(first->Checkpoint().ok());
+  }
+  auto resumed = StartTrainer(make("interrupted"), store);
+  std::vector<IterationSource> rest = RunAll(*resumed);
+  REQUIRE(rest.size() == all.size() - stop_at);
+  for (size_t i = 0; i < rest.size(); ++i) {
+    INFO("iteration " << stop_at + i);
+    CHECK(rest[i].trigger == all[stop_at + i].trigger);
+    CHECK(rest[i].history_min == all[stop_at + i].history_min);
+  }
+  CHECK(resumed->model().GetParameters() == through->model().GetParameters());
+  CHECK(resumed->prequential() == through->prequential());
+}
+
+}  // namespace streamtrain::trainer
