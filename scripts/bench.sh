@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds and runs one benchmark of bench/ (bench/README.md) with its results written to
 # bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer, selection,
-# delta_size, apply, deploy, freshness, swap. Extra arguments go to the benchmark. (The soak is
-# bench/soak.sh.) ingest and freshness run on the in-process mock broker and on a real
+# delta_size, apply, deploy, freshness, swap, drift_detectors. Extra arguments go to the
+# benchmark. (The soak is bench/soak.sh.) ingest and freshness run on the in-process mock broker and on a real
 # Apache Kafka side by side (--brokers mock,kafka); Kafka comes from scripts/kafka-fetch.sh.
 set -euo pipefail
 
-name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness|swap [ARGS...]}"
+name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness|swap|drift_detectors [ARGS...]}"
 shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${STREAMTRAIN_BUILD_DIR:-$root/build}"
@@ -23,5 +23,30 @@ cmake --build "$build" --target "${targets[@]}" -j 2
 if [ "$name" = ingest ] || [ "$name" = freshness ]; then
   "$root/scripts/kafka-fetch.sh" >/dev/null ||
     echo "bench.sh: Apache Kafka is not fetched; only --brokers mock will run" >&2
+fi
+# drift_detectors: our detectors beside River's on the same streams. The benchmark writes
+# the streams, River runs on them (a venv with river==0.26.1 in bench/.venv, made on first
+# use; STREAMTRAIN_RIVER_PYTHON names another interpreter with river), then the table.
+# Without PyPI the table still comes, without the River columns.
+if [ "$name" = drift_detectors ]; then
+  bin="$build/bin/streamtrain_bench_$name"
+  tmp="$root/bench/results/tmp/drift"
+  mkdir -p "$tmp"
+  python="${STREAMTRAIN_RIVER_PYTHON:-$root/bench/.venv/bin/python}"
+  if ! "$python" -c 'import river' 2>/dev/null && [ -z "${STREAMTRAIN_RIVER_PYTHON:-}" ]; then
+    python3 -m venv "$root/bench/.venv" && "$root/bench/.venv/bin/pip" install -q 'river==0.26.1' ||
+      echo "bench.sh: could not install River; the table will have no River columns" >&2
+  fi
+  river_args=()
+  if "$python" -c 'import river' 2>/dev/null; then
+    "$bin" --write-streams "$tmp/streams.txt" "$@"
+    "$python" "$root/bench/river_drift_anchor.py" "$tmp/streams.txt" "$tmp/river.csv"
+    river_args=(--river "$tmp/river.csv")
+  fi
+  status=0
+  "$bin" --out "$root/bench/results" "${river_args[@]}" "$@" || status=$?
+  rm -rf "$tmp"
+  rmdir "$root/bench/results/tmp" 2>/dev/null || true
+  exit "$status"
 fi
 exec "$build/bin/streamtrain_bench_$name" --out "$root/bench/results" "$@"

@@ -106,6 +106,10 @@ bool Adwin::CheckForChange() {
 
 bool Adwin::ScanCutsOnce() {
   const auto min_window = static_cast<double>(options_.adwin_min_window);
+  // The window's width and variance are fixed during one scan: the two logarithms of the
+  // bound are taken once per scan, not once per boundary (same values, so same decisions).
+  const CutBound bound{.delta_prime = std::log(2.0 * std::log(width_) / options_.adwin_delta),
+                       .window_variance = variance_ / width_};
   double n0 = 0, n1 = width_, u0 = 0, u1 = total_;
   // W0 grows from the oldest bucket; W1 is the rest. The newest bucket always stays in W1.
   for (size_t i = rows_.size(); i-- > 0;) {
@@ -118,7 +122,8 @@ bool Adwin::ScanCutsOnce() {
       u1 -= totals[k];
       if (i == 0 && k + 1 == totals.size()) return false;
       const double delta_mean = u0 / n0 - u1 / n1;
-      if (n1 >= min_window && n0 >= min_window && CutHolds(n0, n1, delta_mean) && width_ > 0) {
+      if (n1 >= min_window && n0 >= min_window && CutHolds(bound, n0, n1, delta_mean) &&
+          width_ > 0) {
         DropOldestBucket();
         return true;
       }
@@ -127,14 +132,14 @@ bool Adwin::ScanCutsOnce() {
   return false;
 }
 
-bool Adwin::CutHolds(double n0, double n1, double delta_mean) const {
+bool Adwin::CutHolds(const CutBound& bound, double n0, double n1, double delta_mean) const {
   // epsilon_cut of ADWIN2 with the Bernstein-style variance term, as River computes it: the
   // sub-window sizes are reduced by min_window - 1 and the union bound over cut points is
   // taken through ln(W).
   const auto min_window = static_cast<double>(options_.adwin_min_window);
-  const double delta_prime = std::log(2.0 * std::log(width_) / options_.adwin_delta);
+  const double delta_prime = bound.delta_prime;
   const double m_recip = 1.0 / (n0 - min_window + 1.0) + 1.0 / (n1 - min_window + 1.0);
-  const double epsilon = std::sqrt(2.0 * m_recip * (variance_ / width_) * delta_prime) +
+  const double epsilon = std::sqrt(2.0 * m_recip * bound.window_variance * delta_prime) +
                          2.0 / 3.0 * delta_prime * m_recip;
   return std::fabs(delta_mean) > epsilon;
 }

@@ -38,7 +38,12 @@ class Adwin final : public DriftDetector {
   void DropOldestBucket();
   bool CheckForChange();
   bool ScanCutsOnce();  // true if a cut held and the oldest bucket was dropped
-  bool CutHolds(double n0, double n1, double delta_mean) const;
+  // The parts of epsilon_cut that depend only on the whole window.
+  struct CutBound {
+    double delta_prime;      // ln(2 ln(W) / delta)
+    double window_variance;  // variance_ / width_
+  };
+  bool CutHolds(const CutBound& bound, double n0, double n1, double delta_mean) const;
 
   DetectorOptions options_;
   double total_ = 0;     // sum of the inputs in the window
