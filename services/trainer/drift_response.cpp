@@ -69,6 +69,8 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
   std::unique_ptr<DriftResponse> response(new DriftResponse(options, window, probe));
   if (options.detector) {
     ST_ASSIGN_OR_RETURN(response->detector_, drift::DriftDetector::Create(*options.detector));
+    if (probe)
+      probe->DetectorConfigured(std::string(drift::DetectorKindName(options.detector->kind)));
   }
   if (options.action == DriftAction::kAdapt) {
     if (options.adapt_records == 0) return InvalidArgument("--adapt-records: must be >= 1");

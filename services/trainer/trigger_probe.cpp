@@ -61,6 +61,10 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
                          "t after --max-wait)")
                      .Labels({{"mode", mode}})
                      .Register(r);
+  // Zero series from the start, so dashboards show 0 rather than no data before the first
+  // event.
+  for (const char* reason : {"margin", "floor"}) performance_.Add({{"reason", reason}});
+  for (const char* action : {"alert", "adapt"}) actions_.Add({{"action", action}});
   for (size_t i = 0; i < kTriggerKindCount; ++i) {
     triggered_[i] =
         &family.Add({{"trigger", std::string(TriggerKindName(static_cast<TriggerKind>(i)))}});
@@ -70,6 +74,12 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
 void TriggerProbe::DriftStatistic(const std::string& detector, double statistic, uint64_t window) {
   statistic_.Add({{"detector", detector}}).Set(statistic);
   detector_window_.Add({{"detector", detector}}).Set(static_cast<double>(window));
+}
+
+void TriggerProbe::DetectorConfigured(const std::string& detector) {
+  DriftStatistic(detector, 0, 0);
+  detections_.Add({{"detector", detector}, {"signal", "drift"}});
+  detections_.Add({{"detector", detector}, {"signal", "warning"}});
 }
 
 void TriggerProbe::DriftDetected(const std::string& detector) {

@@ -23,7 +23,9 @@ class TriggerProbe {
   // One iteration ran because of `kind` on `new_records` new records.
   void Iterated(TriggerKind kind, uint64_t new_records);
 
-  // Drift detectors (labels: detector = adwin | page-hinkley | ddm).
+  // Drift detectors (labels: detector = adwin | page-hinkley | ddm). DetectorConfigured
+  // creates its series at zero.
+  void DetectorConfigured(const std::string& detector);
   void DriftStatistic(const std::string& detector, double statistic, uint64_t window);
   void DriftDetected(const std::string& detector);
   void DriftWarning(const std::string& detector);
