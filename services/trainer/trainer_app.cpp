@@ -455,26 +455,14 @@ Result<bool> TrainerApp::StepProactive() {
   // Only iterations that drew recent history count towards --adapt-records.
   if (adapting) drift_->Trained(n);
   LogTrigger(*decision, cursor, backlog);
-  uint64_t history_min = cursor;
-  for (SequenceNumber seq : plan.sampled()) history_min = std::min(history_min, seq.value());
-  // Lineage's trigger name: why it ran, whether adapt drew its history, what fired in it.
-  std::string trigger_name(TriggerKindName(decision->kind));
-  if (adapting) trigger_name += ",adapt";
-  if (!drift_events_.empty()) trigger_name += "," + drift_events_;
+  IterationSource source = DescribeIteration(*decision, cursor, plan, planner, adapting);
   {
     std::lock_guard lock(progress_mutex_);
     progress_.cursor = cursor + n;
     progress_.iterations += 1;
     progress_.records_trained += n;
     if (published) progress_.version += 1;
-    progress_.last_iteration = {
-        .new_begin = cursor,
-        .new_end = cursor + n,
-        .trigger = std::move(trigger_name),
-        .sampler = planner.sampler()
-                       ? std::string(training::SamplerKindName(planner.sampler()->kind()))
-                       : std::string(),
-        .history_min = history_min};
+    progress_.last_iteration = std::move(source);
   }
   probe_.Iteration(n, loss);
   trigger_probe_.Iterated(decision->kind, n);
@@ -483,30 +471,6 @@ Result<bool> TrainerApp::StepProactive() {
     ST_RETURN_IF_ERROR(Checkpoint());
   }
   return true;
-}
-
-void TrainerApp::LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog) {
-  static auto log = GetLogger("trainer");
-  const bool adaptive = decision.kind == TriggerKind::kAdaptive;
-  // Info when draining starts and ends (an event an operator wants to see), debug for each
-  // iteration: at thousands of records a second a line per iteration would flood the log.
-  if (adaptive != draining_) {
-    if (adaptive) {
-      log->info(
-          "adaptive trigger: {} records waiting, taking up to {} new records per "
-          "iteration until the backlog drains",
-          backlog, decision.new_records);
-    } else {
-      log->info("adaptive trigger: backlog drained, back to t = {} new records per iteration",
-                planner_->options().new_records);
-    }
-    draining_ = adaptive;
-  }
-  if (decision.kind != TriggerKind::kVolume) {
-    log->debug("{} trigger: iteration on {} new records [{}, {}), backlog {}",
-               TriggerKindName(decision.kind), decision.new_records, cursor,
-               cursor + decision.new_records, backlog);
-  }
 }
 
 Status TrainerApp::Checkpoint() {

@@ -113,8 +113,12 @@ class TrainerApp {
   // The cursor to stream from: moved past records the store's retention already evicted,
   // then forward past old records when the backlog exceeds max_backlog (both counted).
   uint64_t SkipBacklog(uint64_t cursor, const store::StoreStats& stats);
-  // The log line of a trigger decision (the metric is trigger_probe_'s).
+  // trainer_triggers.cpp: the log line of a trigger decision (the metric is
+  // trigger_probe_'s), and what lineage records of the iteration that ran.
   void LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog);
+  IterationSource DescribeIteration(const TriggerDecision& decision, uint64_t cursor,
+                                    const training::BatchPlan& plan,
+                                    training::BatchPlanner& planner, bool adapting) const;
   std::string ModelSpecJson() const;
 
   TrainerOptions options_;
