@@ -248,4 +248,23 @@ TEST_CASE("a restart keeps the detector and adapt state: bit-identical continuat
   CHECK(resumed->prequential() == through->prequential());
 }
 
+TEST_CASE("a checkpoint from before the triggers resumes with them, starting fresh", "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto plain = Options(dir, "ckpt");
+  {
+    auto first = StartTrainer(plain, store);
+    for (int i = 0; i < 50; ++i) REQUIRE(*first->Step());
+    REQUIRE(first->Checkpoint().ok());
+  }
+  auto with = Options(dir, "ckpt");
+  with.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+  with.drift.action = DriftAction::kAdapt;
+  auto resumed = StartTrainer(with, store);
+  CHECK(resumed->progress().iterations == 50);
+  const auto fired = With(RunAll(*resumed), "drift:adwin");
+  REQUIRE_FALSE(fired.empty());
+  CHECK(fired.front().new_end > kDriftAt);
+}
+
 }  // namespace streamtrain::trainer
