@@ -1,5 +1,6 @@
 #include "drift_response.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "streamtrain/common/logging.h"
@@ -45,6 +46,8 @@ std::string_view DriftActionName(DriftAction action) {
       return "alert";
     case DriftAction::kAdapt:
       return "adapt";
+    case DriftAction::kHold:
+      return "hold";
   }
   return "unknown";
 }
@@ -52,8 +55,9 @@ std::string_view DriftActionName(DriftAction action) {
 Result<DriftAction> ParseDriftAction(std::string_view text) {
   if (text == "alert") return DriftAction::kAlert;
   if (text == "adapt") return DriftAction::kAdapt;
+  if (text == "hold") return DriftAction::kHold;
   return InvalidArgument("--drift-action: unknown action '" + std::string(text) +
-                         "' (expected alert|adapt)");
+                         "' (expected alert|adapt|hold)");
 }
 
 Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions& options,
@@ -65,6 +69,12 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
   }
   if (!in_unit(options.performance_floor)) {
     return InvalidArgument("--performance-trigger-floor: must be in [0, 1]");
+  }
+  if (options.action == DriftAction::kHold) {
+    if (!(options.hold_margin > 0 && options.hold_margin <= 1)) {
+      return InvalidArgument("--hold-margin: must be in (0, 1]");
+    }
+    if (options.hold_max_records == 0) return InvalidArgument("--hold-max-records: must be >= 1");
   }
   std::unique_ptr<DriftResponse> response(new DriftResponse(options, window, probe));
   if (options.detector) {
@@ -158,19 +168,44 @@ void DriftResponse::Performance(const training::PrequentialSnapshot& s) {
   }
 }
 
+void DriftResponse::CheckHold(const training::PrequentialSnapshot& s) {
+  if (!hold_) return;
+  static auto log = GetLogger("trainer");
+  const uint64_t held = s.count - hold_since_;
+  // The window must hold only records scored after the trigger before it can say "back".
+  if (held >= window_ && s.window_accuracy >= hold_reference_ - options_.hold_margin) {
+    log->info(
+        "drift action hold: windowed accuracy {:.4f} is back within {} of {:.4f} after {} "
+        "records; publishing resumes",
+        s.window_accuracy, options_.hold_margin, hold_reference_, held);
+    hold_ = false;
+  } else if (held >= options_.hold_max_records) {
+    log->warn(
+        "drift action hold: windowed accuracy {:.4f} still more than {} below {:.4f} after "
+        "{} records (--hold-max-records); publishing resumes",
+        s.window_accuracy, options_.hold_margin, hold_reference_, held);
+    hold_ = false;
+  }
+}
+
 std::string DriftResponse::AfterScoring(const training::PrequentialSnapshot& snapshot) {
   Performance(snapshot);
+  CheckHold(snapshot);
   if (detector_ && probe_) {
     probe_->DriftStatistic(std::string(drift::DetectorKindName(detector_->kind())),
                            detector_->statistic(), detector_->window_size());
   }
   std::string fired;
   fired.swap(pending_);
-  if (!fired.empty()) Fire(fired);
+  if (!fired.empty()) Fire(fired, snapshot);
+  if (snapshot.window_count >= window_ && snapshot.count - boundary_at_ >= window_) {
+    boundary_accuracy_ = snapshot.window_accuracy;
+    boundary_at_ = snapshot.count;
+  }
   return fired;
 }
 
-void DriftResponse::Fire(const std::string& event) {
+void DriftResponse::Fire(const std::string& event, const training::PrequentialSnapshot& s) {
   static auto log = GetLogger("trainer");
   if (probe_) probe_->DriftAction(std::string(DriftActionName(options_.action)));
   switch (options_.action) {
@@ -184,6 +219,18 @@ void DriftResponse::Fire(const std::string& event) {
           event, options_.adapt_records, options_.adapt_window);
       adapt_left_ = options_.adapt_records;
       if (probe_) probe_->Adapting(true);
+      break;
+    case DriftAction::kHold:
+      // A trigger while holding keeps the first reference: the level before the change.
+      if (!hold_) {
+        hold_reference_ = std::max(s.window_accuracy, boundary_accuracy_);
+        hold_since_ = s.count;
+      }
+      log->warn(
+          "drift action hold: {}; publishing stops until the windowed accuracy is back within "
+          "{} of {:.4f}",
+          event, options_.hold_margin, hold_reference_);
+      hold_ = true;
       break;
   }
 }
@@ -207,6 +254,11 @@ std::string DriftResponse::SerializeState() const {
   Put(out, low_since_);
   Put<uint8_t>(out, floor_low_);
   Put(out, adapt_left_);
+  Put<uint8_t>(out, hold_);
+  Put(out, hold_reference_);
+  Put(out, hold_since_);
+  Put(out, boundary_accuracy_);
+  Put(out, boundary_at_);
   PutBytes(out, detector_ ? detector_->SerializeState() : std::string());
   PutBytes(out, adapt_planner_ ? adapt_planner_->sampler()->SerializeState() : std::string());
   return out;
@@ -216,9 +268,9 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
   if (bytes.empty()) return Status::Ok();
   auto corrupt = [] { return Corrupt("checkpoint: trigger state is damaged"); };
   uint32_t version = 0;
-  uint8_t has_reference = 0, margin_low = 0, floor_low = 0;
-  double reference = 0;
-  uint64_t reference_at = 0, low_since = 0, adapt_left = 0;
+  uint8_t has_reference = 0, margin_low = 0, floor_low = 0, hold = 0;
+  double reference = 0, hold_reference = 0, boundary_accuracy = 0;
+  uint64_t reference_at = 0, low_since = 0, adapt_left = 0, hold_since = 0, boundary_at = 0;
   std::string_view detector, sampler;
   if (!Get(bytes, &version)) return corrupt();
   if (version != kStateVersion) {
@@ -227,8 +279,9 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
   }
   if (!Get(bytes, &has_reference) || !Get(bytes, &reference) || !Get(bytes, &reference_at) ||
       !Get(bytes, &margin_low) || !Get(bytes, &low_since) || !Get(bytes, &floor_low) ||
-      !Get(bytes, &adapt_left) || !GetBytes(bytes, &detector) || !GetBytes(bytes, &sampler) ||
-      !bytes.empty()) {
+      !Get(bytes, &adapt_left) || !Get(bytes, &hold) || !Get(bytes, &hold_reference) ||
+      !Get(bytes, &hold_since) || !Get(bytes, &boundary_accuracy) || !Get(bytes, &boundary_at) ||
+      !GetBytes(bytes, &detector) || !GetBytes(bytes, &sampler) || !bytes.empty()) {
     return corrupt();
   }
   // A detector saved under other options (or none) starts fresh: the run's options decide.
@@ -253,6 +306,11 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
   low_since_ = low_since;
   floor_low_ = floor_low != 0;
   adapt_left_ = adapt_planner_ ? adapt_left : 0;
+  hold_ = options_.action == DriftAction::kHold && hold != 0;
+  hold_reference_ = hold_reference;
+  hold_since_ = hold_since;
+  boundary_accuracy_ = boundary_accuracy;
+  boundary_at_ = boundary_at;
   if (probe_) probe_->Adapting(adapt_left_ > 0);
   return Status::Ok();
 }

@@ -17,6 +17,13 @@
 //   from the most recent `adapt_window` records (the window sampler, a second planner)
 //   instead of the configured sampler; then back. A trigger while adapting starts the
 //   count again.
+// - hold: publishing stops (the deployer holds every iteration, as its accuracy gate does)
+//   until the windowed accuracy, over a window of records all scored after the trigger, is
+//   back within `hold_margin` of the level before it (the better of the windowed accuracy
+//   at the trigger and at the last window boundary before it: a trigger may come after the
+//   drop started); or, at the
+//   latest, after `hold_max_records` scored records (a new concept may never reach the old
+//   accuracy, and replicas must not stay stale for ever).
 // Everything is counted in records, not time: with a seed and one thread a run, and a run
 // resumed from a checkpoint (SerializeState), repeats bit for bit.
 //
@@ -43,9 +50,9 @@
 
 namespace streamtrain::trainer {
 
-enum class DriftAction { kAlert, kAdapt };
-inline constexpr size_t kDriftActionCount = 2;
-std::string_view DriftActionName(DriftAction action);  // "alert", "adapt"
+enum class DriftAction { kAlert, kAdapt, kHold };
+inline constexpr size_t kDriftActionCount = 3;
+std::string_view DriftActionName(DriftAction action);  // "alert", "adapt", "hold"
 Result<DriftAction> ParseDriftAction(std::string_view text);
 
 struct DriftOptions {
@@ -63,6 +70,12 @@ struct DriftOptions {
   uint64_t adapt_records = 5000;
   // adapt: history is drawn from this many most recent records, >= 1. Default: 2,000.
   uint64_t adapt_window = 2000;
+  // hold: publishing resumes when the windowed accuracy is back within this of the level
+  // before the trigger, in accuracy units, (0, 1]. Its own margin, not the publish gate's,
+  // so that hold works with the gate off. Default: 0.05.
+  double hold_margin = 0.05;
+  // hold: the longest hold, scored records, >= 1. Default: 10,000.
+  uint64_t hold_max_records = 10000;
 
   bool enabled() const {
     return detector.has_value() || performance_margin > 0 || performance_floor > 0;
@@ -87,6 +100,8 @@ class DriftResponse {
   // True while adapt's recent-history sampling is on.
   bool adapting() const { return adapt_left_ > 0; }
   training::BatchPlanner* adapt_planner() { return adapt_planner_.get(); }
+  // True while the hold action stops publishing.
+  bool holding() const { return hold_; }
   // `n` new records were trained on with the adapt planner (counts adapt down).
   void Trained(uint64_t n);
 
@@ -101,7 +116,8 @@ class DriftResponse {
  private:
   DriftResponse(const DriftOptions& options, uint64_t window, TriggerProbe* probe)
       : options_(options), window_(window), probe_(probe) {}
-  void Fire(const std::string& event);
+  void Fire(const std::string& event, const training::PrequentialSnapshot& snapshot);
+  void CheckHold(const training::PrequentialSnapshot& snapshot);
   void Performance(const training::PrequentialSnapshot& snapshot);
 
   DriftOptions options_;
@@ -115,10 +131,16 @@ class DriftResponse {
   bool has_reference_ = false;
   double reference_ = 0;
   uint64_t reference_at_ = 0;
-  bool margin_low_ = false;  // fired, not yet back within the margin
-  uint64_t low_since_ = 0;   // records scored when it fired
-  bool floor_low_ = false;   // fired, not yet back above the floor
-  uint64_t adapt_left_ = 0;  // new records still sampled from recent history
+  bool margin_low_ = false;    // fired, not yet back within the margin
+  uint64_t low_since_ = 0;     // records scored when it fired
+  bool floor_low_ = false;     // fired, not yet back above the floor
+  uint64_t adapt_left_ = 0;    // new records still sampled from recent history
+  bool hold_ = false;          // the hold action stops publishing
+  double hold_reference_ = 0;  // the level publishing waits for
+  // The windowed accuracy at the last window boundary (every `window_` records scored).
+  double boundary_accuracy_ = 0;
+  uint64_t boundary_at_ = 0;
+  uint64_t hold_since_ = 0;  // records scored when it started
 };
 
 }  // namespace streamtrain::trainer

@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
   app.add_option("--drift-action", drift_action,
                  "What a performance or drift trigger does: alert (log and count) | adapt "
                  "(sample history from the last --adapt-window records for the next "
-                 "--adapt-records new records)")
+                 "--adapt-records new records) | hold (stop publishing until the windowed "
+                 "accuracy is back within --hold-margin of its level before the trigger)")
       ->capture_default_str();
   app.add_option("--adapt-records", options.drift.adapt_records,
                  "adapt: new records trained with recent history after a trigger")
@@ -150,6 +151,16 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--adapt-window", options.drift.adapt_window,
                  "adapt: history is drawn from this many most recent records")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--hold-margin", options.drift.hold_margin,
+                 "hold: publishing resumes when the windowed accuracy is back within this of "
+                 "its level before the trigger")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hold-max-records", options.drift.hold_max_records,
+                 "hold: publishing resumes after this many scored records even if the "
+                 "accuracy has not come back")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--prequential-window", options.prequential_window,

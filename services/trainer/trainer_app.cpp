@@ -141,6 +141,12 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
   app->trigger_ =
       std::make_unique<IterationTrigger>(options.triggers, plan.new_records, plan.batch_size);
   if (options.drift.enabled()) {
+    if (options.drift.action == DriftAction::kHold &&
+        (options.deployment.mode == DeployMode::kOff || options.mode == TrainingMode::kFull)) {
+      return InvalidArgument(
+          "--drift-action hold: stops publishing each iteration, which needs --deploy and "
+          "--mode proactive or online");
+    }
     if (options.drift.action == DriftAction::kAdapt && options.mode != TrainingMode::kProactive) {
       return InvalidArgument("--drift-action adapt: samples history, which needs --mode proactive");
     }
@@ -450,6 +456,7 @@ Result<bool> TrainerApp::StepProactive() {
   probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
   // A held iteration does not use a version: versions stay consecutive on the topics.
+  if (deployer_ && drift_) deployer_->SetHeldByTrigger(drift_->holding());
   ST_ASSIGN_OR_RETURN(bool published, Deploy(progress().version + 1));
   trigger_->Iterated();
   // Only iterations that drew recent history count towards --adapt-records.

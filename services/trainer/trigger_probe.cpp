@@ -64,7 +64,7 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
   // Zero series from the start, so dashboards show 0 rather than no data before the first
   // event.
   for (const char* reason : {"margin", "floor"}) performance_.Add({{"reason", reason}});
-  for (const char* action : {"alert", "adapt"}) actions_.Add({{"action", action}});
+  for (const char* action : {"alert", "adapt", "hold"}) actions_.Add({{"action", action}});
   for (size_t i = 0; i < kTriggerKindCount; ++i) {
     triggered_[i] =
         &family.Add({{"trigger", std::string(TriggerKindName(static_cast<TriggerKind>(i)))}});
