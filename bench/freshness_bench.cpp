@@ -173,6 +173,7 @@ Result<FreshnessRun> RunOnce(const FreshnessOptions& o, BenchBrokers& brokers,
   ST_RETURN_IF_ERROR(AddProperties(to.kafka, o.trainer_properties));
   ST_RETURN_IF_ERROR(AddProperties(to.kafka, setup.trainer_properties));
   to.deployment.lookup_topics_at_start = setup.trainer_lookup_topics;
+  to.triggers.max_wait = setup.trainer_max_wait;
   to.deployment.mode = trainer::DeployMode::kSparse;
   to.deployment.model_id = "freshness";
   to.deployment.deltas_topic = prefix + "model.deltas";
@@ -462,12 +463,12 @@ int main(int argc, char** argv) {
                  "key=value, repeatable");
   app.add_option("--replica-property", options.replica_properties,
                  "librdkafka property for the replica (its -X), key=value, repeatable");
-  app.add_option(
-      "--variant", options.variants,
-      "An extra column, repeatable: \"BROKER SETTING...\", each SETTING "
-      "ingest:KEY=VALUE, trainer:KEY=VALUE, replica:KEY=VALUE (librdkafka) or "
-      "trainer:no-topic-lookup (the trainer's producer learns its topics on "
-      "librdkafka's topic scan, as before), e.g. \"kafka ingest:fetch.wait.max.ms=500\"");
+  app.add_option("--variant", options.variants,
+                 "An extra column, repeatable: \"BROKER SETTING...\", each SETTING "
+                 "ingest:KEY=VALUE, trainer:KEY=VALUE, replica:KEY=VALUE (librdkafka) or "
+                 "trainer:no-topic-lookup (the trainer's producer learns its topics on "
+                 "librdkafka's topic scan, as before) or trainer:max-wait=DURATION (the trainer's "
+                 "--max-wait), e.g. \"kafka ingest:fetch.wait.max.ms=500\"");
   app.add_option("--replica", options.replica, "The streamtrain-replica executable")
       ->capture_default_str();
   app.add_option("--out", options.out, "Directory for the results")->capture_default_str();

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "iteration_trigger.h"
 #include "support/report.h"
 
 namespace streamtrain::bench {
@@ -135,6 +136,10 @@ Result<std::vector<Setup>> Setups(const FreshnessOptions& o) {
       const std::string rest = colon == std::string::npos ? "" : setting.substr(colon + 1);
       if (setting == "trainer:no-topic-lookup") {
         setup.trainer_lookup_topics = false;
+      } else if (setting.rfind("trainer:max-wait=", 0) == 0) {
+        ST_ASSIGN_OR_RETURN(
+            setup.trainer_max_wait,
+            trainer::ParseDuration("--variant trainer:max-wait", rest.substr(rest.find('=') + 1)));
       } else if (rest.find('=') == std::string::npos) {
         return InvalidArgument("--variant: expected SERVICE:KEY=VALUE, got '" + setting + "'");
       } else if (service == "ingest") {

@@ -3,6 +3,7 @@
 // freshness.png (bench/plot_freshness.gp).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -28,6 +29,8 @@ struct Setup {
   std::vector<std::string> ingest_properties, trainer_properties, replica_properties;
   // DeploymentOptions::lookup_topics_at_start ("trainer:no-topic-lookup" turns it off).
   bool trainer_lookup_topics = true;
+  // TrainerOptions::triggers.max_wait ("trainer:max-wait=2s"; 0: off, as the services).
+  std::chrono::milliseconds trainer_max_wait{0};
 };
 
 // "Apache Kafka 4.1.1" or "Apache Kafka 4.1.1, variant 1".
@@ -52,7 +55,8 @@ struct FreshnessOptions {
   std::vector<std::string> trainer_properties;
   std::vector<std::string> replica_properties;
   // Extra columns: "BROKER SETTING...", each SETTING one of ingest:KEY=VALUE,
-  // trainer:KEY=VALUE, replica:KEY=VALUE (librdkafka) or trainer:no-topic-lookup.
+  // trainer:KEY=VALUE, replica:KEY=VALUE (librdkafka), trainer:no-topic-lookup or
+  // trainer:max-wait=DURATION.
   std::vector<std::string> variants;
   std::filesystem::path replica =
       std::filesystem::path(STREAMTRAIN_BIN_DIR) / "streamtrain-replica";

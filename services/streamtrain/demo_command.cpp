@@ -62,6 +62,8 @@ struct DemoArgs {
   uint64_t initial_epochs = 10;
   std::string model;  // empty: lenet5 for 28x28 images, mlp otherwise
   size_t trigger = 8;
+  std::string adaptive_trigger = "off";  // the trainer's --adaptive-trigger
+  std::string max_wait = "off";          // the trainer's --max-wait
   std::string sparsifier = "threshold";
   std::string ratio = "0.001";
   std::string feedback;  // empty: shadow, or what the work directory's checkpoint runs
@@ -257,6 +259,9 @@ Status Demo::Setup() {
   }
   to.sampler.seed = to.model.seed;
   to.trigger = args_.trigger;
+  ST_ASSIGN_OR_RETURN(to.triggers.adaptive,
+                      trainer::ParseOnOff("--adaptive-trigger", args_.adaptive_trigger));
+  ST_ASSIGN_OR_RETURN(to.triggers.max_wait, trainer::ParseDuration("--max-wait", args_.max_wait));
   to.initial_records = args_.initial_records;
   to.initial_epochs = args_.initial_epochs;
   to.poll_interval = 5ms;
@@ -696,6 +701,14 @@ void RegisterDemoCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--trigger", args->trigger, "t: new records per iteration")
       ->capture_default_str()
       ->check(CLI::Range(1, 128));
+  cmd->add_option("--adaptive-trigger", args->adaptive_trigger,
+                  "on | off: the trainer drains a backlog with up to b new records per "
+                  "iteration (see streamtrain-trainer)")
+      ->capture_default_str();
+  cmd->add_option("--max-wait", args->max_wait,
+                  "The trainer iterates on fewer than t records once the oldest waited this "
+                  "long, e.g. 2s (off: wait for t)")
+      ->capture_default_str();
   cmd->add_option("--sparsifier", args->sparsifier, "topk | threshold | randomk | dpu | none")
       ->capture_default_str();
   cmd->add_option("--ratio", args->ratio, "Fraction k/N of the parameters each delta carries")

@@ -315,6 +315,7 @@ wire::Delta Deployer::BuildDelta(const sparse::SparseUpdate& update, bool from_r
 std::optional<HoldReason> Deployer::Gate(std::span<const float> trained,
                                          std::optional<double> window_accuracy) {
   if (!AllFinite(trained)) return HoldReason::kNonFinite;
+  if (held_by_trigger_) return HoldReason::kAccuracy;
   if (options_.publish_gate_margin > 0 && window_accuracy && published_accuracy_ &&
       *window_accuracy < *published_accuracy_ - options_.publish_gate_margin) {
     return HoldReason::kAccuracy;
@@ -343,11 +344,18 @@ DeltaStats Deployer::Hold(HoldReason reason, std::span<float> trained,
     return stats;
   }
   if (!holding_) {
-    log->warn(
-        "publish gate: windowed accuracy {:.4f} is more than {} below {:.4f} when version {} "
-        "went out; holding deployment (the model keeps training)",
-        window_accuracy.value_or(0), options_.publish_gate_margin, published_accuracy_.value_or(0),
-        version_);
+    if (held_by_trigger_) {
+      log->warn(
+          "publish gate: held by the drift action hold after version {} (the model keeps "
+          "training)",
+          version_);
+    } else {
+      log->warn(
+          "publish gate: windowed accuracy {:.4f} is more than {} below {:.4f} when version {} "
+          "went out; holding deployment (the model keeps training)",
+          window_accuracy.value_or(0), options_.publish_gate_margin,
+          published_accuracy_.value_or(0), version_);
+    }
     holding_ = true;
     if (probe_) probe_->DeployHolding(true);
   }

@@ -226,6 +226,9 @@ class Deployer {
   DeployMode mode() const { return options_.mode; }
   // True while the accuracy gate holds deployment.
   bool holding() const { return holding_; }
+  // The drift action `hold` (drift_response.h): while set, every iteration is held as the
+  // accuracy gate holds it (counted, logged, the model keeps training); set each iteration.
+  void SetHeldByTrigger(bool held) { held_by_trigger_ = held; }
   // Train feedback: the model differs from the served copy (held, or catching up after it).
   bool model_ahead() const { return held_run_ > 0 || catch_up_left_ > 0; }
 
@@ -284,6 +287,7 @@ class Deployer {
   // The gate. published_accuracy_: windowed accuracy when the last version went out.
   std::optional<double> published_accuracy_;
   bool holding_ = false;              // the accuracy gate holds
+  bool held_by_trigger_ = false;      // the drift action hold is on
   bool non_finite_reported_ = false;  // logged once per burst of non-finite iterations
   uint64_t held_run_ = 0;             // train feedback: iterations held so far with the model ahead
   uint64_t catch_up_left_ = 0;        // train feedback: published iterations left before the reset

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   std::string deploy, sparsifier = "threshold", ratio = "0.01", scope = "tensor", feedback,
                       warmup = "dense", delta_values = "f32", hmac_key_file;
   std::string swap_deploy = "full", swap_retrain_from;
+  std::string adaptive_trigger = "off", max_wait = "off";
+  std::string drift_detector = "off", drift_action = "alert";
+  drift::DetectorOptions detector;
   auto& deployment = options.deployment;
 
   CLI::App app{
@@ -59,6 +62,18 @@ int main(int argc, char** argv) {
   app.add_option("--trigger", options.trigger, "t: new records per iteration")
       ->capture_default_str();
   app.add_option("--batch", options.batch, "b: mini-batch size")->capture_default_str();
+  app.add_option("--adaptive-trigger", adaptive_trigger,
+                 "on | off: when more than t records wait, one iteration takes all of them up "
+                 "to --adaptive-max-new (the rest of the batch still from history), so a "
+                 "backlog drains instead of growing to --max-backlog")
+      ->capture_default_str();
+  app.add_option("--adaptive-max-new", options.triggers.adaptive_max_new,
+                 "Most new records one adaptive iteration takes, in [t, b] (0: b)")
+      ->capture_default_str();
+  app.add_option("--max-wait", max_wait,
+                 "When fewer than t records wait and the oldest has waited this long (e.g. "
+                 "2s, 500ms), iterate on what there is (off: wait for t)")
+      ->capture_default_str();
   app.add_option("--sampler", sampler, "uniform | window | recency | inverse-frequency")
       ->capture_default_str();
   app.add_option("--window", options.sampler.window, "Window of the window sampler, records")
@@ -95,6 +110,59 @@ int main(int argc, char** argv) {
                  "weights; the DPU setting) | scratch (fresh weights, the thesis' full "
                  "retraining). Default: deployed with --swap-deploy partial, scratch with full"
                  "");
+  app.add_option("--performance-trigger-margin", options.drift.performance_margin,
+                 "Fire the drift action when the windowed prequential accuracy falls more than "
+                 "this below its value one window earlier, e.g. 0.05 (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--performance-trigger-floor", options.drift.performance_floor,
+                 "Fire the drift action when the windowed prequential accuracy falls below "
+                 "this, e.g. 0.8 (0: off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--drift-detector", drift_detector,
+                 "off | adwin | page-hinkley | ddm: a drift detector on the prequential 0/1 "
+                 "error of every scored record; a detection fires the drift action")
+      ->capture_default_str();
+  app.add_option("--adwin-delta", detector.adwin_delta,
+                 "ADWIN's confidence delta (smaller: fewer false alarms, later detections)")
+      ->capture_default_str();
+  app.add_option("--ph-delta", detector.ph_delta,
+                 "Page-Hinkley: tolerated increase of the error rate per record")
+      ->capture_default_str();
+  app.add_option("--ph-threshold", detector.ph_threshold,
+                 "Page-Hinkley: lambda, the rise of the statistic that is a drift")
+      ->capture_default_str();
+  app.add_option("--ddm-warning", detector.ddm_warning_threshold,
+                 "DDM: warning level, standard deviations above the best error rate")
+      ->capture_default_str();
+  app.add_option("--ddm-drift", detector.ddm_drift_threshold,
+                 "DDM: drift level, standard deviations above the best error rate")
+      ->capture_default_str();
+  app.add_option("--drift-action", drift_action,
+                 "What a performance or drift trigger does: alert (log and count) | adapt "
+                 "(sample history from the last --adapt-window records for the next "
+                 "--adapt-records new records) | hold (stop publishing until the windowed "
+                 "accuracy is back within --hold-margin of its level before the trigger)")
+      ->capture_default_str();
+  app.add_option("--adapt-records", options.drift.adapt_records,
+                 "adapt: new records trained with recent history after a trigger")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--adapt-window", options.drift.adapt_window,
+                 "adapt: history is drawn from this many most recent records")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--hold-margin", options.drift.hold_margin,
+                 "hold: publishing resumes when the windowed accuracy is back within this of "
+                 "its level before the trigger")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--hold-max-records", options.drift.hold_max_records,
+                 "hold: publishing resumes after this many scored records even if the "
+                 "accuracy has not come back")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--prequential-window", options.prequential_window,
                  "Sliding window of the prequential accuracy, records")
       ->capture_default_str();
@@ -197,6 +265,17 @@ int main(int argc, char** argv) {
       options.swap.retrain_from =
           check("--swap-retrain-from", trainer::ParseSwapRetrainFrom(swap_retrain_from));
     }
+    options.triggers.adaptive =
+        check("--adaptive-trigger", trainer::ParseOnOff("--adaptive-trigger", adaptive_trigger));
+    options.triggers.max_wait = check("--max-wait", trainer::ParseDuration("--max-wait", max_wait));
+    if (drift_detector != "off") {
+      detector.kind = check("--drift-detector", drift::ParseDetectorKind(drift_detector));
+      if (Status valid = drift::ValidateDetectorOptions(detector); !valid.ok()) {
+        throw CLI::ValidationError("--drift-detector", valid.message());
+      }
+      options.drift.detector = detector;
+    }
+    options.drift.action = check("--drift-action", trainer::ParseDriftAction(drift_action));
     if (Status swap = trainer::ValidateSwapOptions(options.swap); !swap.ok()) {
       throw CLI::ValidationError("--swap", swap.message());
     }

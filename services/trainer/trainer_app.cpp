@@ -72,6 +72,7 @@ TrainerApp::TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Regis
     : options_(std::move(options)),
       registry_(std::move(registry)),
       probe_(*registry_, std::string(TrainingModeName(options_.mode))),
+      trigger_probe_(*registry_, std::string(TrainingModeName(options_.mode))),
       rng_(options_.model.seed) {}
 
 TrainerApp::~TrainerApp() {
@@ -105,6 +106,7 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
     return InvalidArgument("max-backlog: must be 0 (unbounded) or at least the " +
                            std::to_string(new_per_step) + " new records of one iteration");
   }
+  ST_RETURN_IF_ERROR(ValidateTriggerOptions(options.triggers, new_per_step, options.batch));
   if (options.mode == TrainingMode::kFull && options.retrain_every == 0) {
     return InvalidArgument("retrain-every: must be > 0 in full mode");
   }
@@ -136,6 +138,23 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
     ST_ASSIGN_OR_RETURN(sampler, training::HistorySampler::Create(options.sampler));
   }
   ST_ASSIGN_OR_RETURN(app->planner_, training::BatchPlanner::Create(plan, std::move(sampler)));
+  app->trigger_ =
+      std::make_unique<IterationTrigger>(options.triggers, plan.new_records, plan.batch_size);
+  if (options.drift.enabled()) {
+    if (options.drift.action == DriftAction::kHold &&
+        (options.deployment.mode == DeployMode::kOff || options.mode == TrainingMode::kFull)) {
+      return InvalidArgument(
+          "--drift-action hold: stops publishing each iteration, which needs --deploy and "
+          "--mode proactive or online");
+    }
+    if (options.drift.action == DriftAction::kAdapt && options.mode != TrainingMode::kProactive) {
+      return InvalidArgument("--drift-action adapt: samples history, which needs --mode proactive");
+    }
+    ST_ASSIGN_OR_RETURN(
+        app->drift_,
+        DriftResponse::Create(options.drift, options.prequential_window, plan.new_records,
+                              plan.batch_size, options.model.seed, &app->trigger_probe_));
+  }
   ST_ASSIGN_OR_RETURN(app->evaluator_, training::PrequentialEvaluator::Create(
                                            {.window = options.prequential_window}));
 
@@ -216,6 +235,9 @@ Status TrainerApp::Initialise(StopSource& stop) {
     ST_RETURN_IF_ERROR(
         evaluator_->RestoreState(cp.prequential_state).WithContext("checkpoint prequential"));
     ST_RETURN_IF_ERROR(RestoreRng(rng_, cp.rng_state));
+    if (drift_) {
+      ST_RETURN_IF_ERROR(drift_->RestoreState(cp.trigger_state).WithContext("checkpoint triggers"));
+    }
     {
       std::lock_guard lock(progress_mutex_);
       progress_.version = cp.version;
@@ -381,13 +403,17 @@ Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, u
 }
 
 Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const int32_t> labels,
-                             size_t rows) {
+                             size_t rows, uint64_t first_seq) {
   const size_t width = store_->schema().feature_count();
   ST_ASSIGN_OR_RETURN(auto predictions, model_->Predict(features.first(rows * width), rows));
   for (size_t i = 0; i < rows; ++i) {
     ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i],
                                           CrossEntropy(predictions[i].probabilities, labels[i])));
+    if (drift_) drift_->Observe(first_seq + i, predictions[i].label == labels[i]);
+    if (score_observer_) score_observer_(first_seq + i, predictions[i].label == labels[i]);
   }
+  drift_events_.clear();
+  if (drift_) drift_events_ = drift_->AfterScoring(evaluator_->Snapshot());
   return Status::Ok();
 }
 
@@ -398,29 +424,32 @@ Result<bool> TrainerApp::Step() {
 Result<bool> TrainerApp::StepProactive() {
   const store::StoreStats stats = store_->Stats();
   uint64_t cursor = SkipBacklog(progress().cursor, stats);
-  size_t t = planner_->options().new_records;
   uint64_t history_begin = stats.first_seq.value();
-  std::string_view trigger = "volume";  // what the lineage records as this iteration's cause
+  const uint64_t backlog = stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0;
+  probe_.Backlog(backlog);
+  std::optional<TriggerDecision> decision;
   if (replay_next_) {
     // Replay: the recorded iteration, not the live triggers (lineage_replay.h).
     cursor = replay_next_->new_begin;
-    t = replay_next_->new_end - replay_next_->new_begin;
     history_begin = replay_next_->history_begin;
-    trigger = replay_next_->trigger;
+    if (stats.next_seq.value() < replay_next_->new_end) return false;
+    decision = TriggerDecision{.kind = ParseTriggerKind(replay_next_->trigger),
+                               .new_records = replay_next_->new_end - replay_next_->new_begin};
+  } else {
+    // How many new records: t, more to drain a backlog, fewer after --max-wait.
+    decision = trigger_->Decide(backlog);
   }
-  probe_.Backlog(stats.next_seq.value() > cursor ? stats.next_seq.value() - cursor : 0);
-  if (stats.next_seq.value() < cursor + t) return false;
+  if (!decision) return false;
+  const size_t n = decision->new_records;
 
-  // 1. The batch: the t new records [cursor, cursor + t) first, then b - t from before them.
+  // 1. The batch: the n new records [cursor, cursor + n) first, then b - n from before them
+  // (from the most recent ones while the adapt action runs).
   auto started = Clock::now();
-  const uint64_t sampler_hash = SamplerStateHash();
+  const bool adapting = drift_ && drift_->adapting();
+  training::BatchPlanner& planner = adapting ? *drift_->adapt_planner() : *planner_;
+  const uint64_t sampler_hash = SamplerStateHash(planner);
   ST_ASSIGN_OR_RETURN(training::BatchPlan plan,
-                      planner_->Plan(SequenceNumber(history_begin), SequenceNumber(cursor + t)));
-  if (plan.new_count != t) {
-    return FailedPrecondition("replay: an iteration of " + std::to_string(t) +
-                              " new records, but this trainer takes " +
-                              std::to_string(plan.new_count));
-  }
+                      planner.Plan(SequenceNumber(history_begin), SequenceNumber(cursor + n), n));
   const size_t width = store_->schema().feature_count();
   const size_t rows = plan.records.size();
   features_.resize(rows * width);
@@ -438,7 +467,7 @@ Result<bool> TrainerApp::StepProactive() {
 
   // 2. Test: the current model scores the new records before it sees them.
   started = Clock::now();
-  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, plan.new_count));
+  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, plan.new_count, cursor));
   probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
 
   // 3. Then train.
@@ -447,24 +476,33 @@ Result<bool> TrainerApp::StepProactive() {
   probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
   // A held iteration does not use a version: versions stay consecutive on the topics.
+  if (deployer_ && drift_) deployer_->SetHeldByTrigger(drift_->holding());
   const uint64_t base_version = progress().version;
   ST_ASSIGN_OR_RETURN(bool published, Deploy(base_version + 1));
-  {
-    std::lock_guard lock(progress_mutex_);
-    progress_.cursor = cursor + t;
-    progress_.iterations += 1;
-    progress_.records_trained += t;
-    if (published) progress_.version += 1;
-  }
-  ST_RETURN_IF_ERROR(
-      RecordIteration({.kind = published ? LineageKind::kPublished : LineageKind::kHeld,
+  trigger_->Iterated();
+  // Only iterations that drew recent history count towards --adapt-records.
+  if (adapting) drift_->Trained(n);
+  LogTrigger(*decision, cursor, backlog);
+  IterationSource source = DescribeIteration(*decision, cursor, plan, planner, adapting);
+  LineageEntry lineage{.kind = published ? LineageKind::kPublished : LineageKind::kHeld,
                        .base_version = base_version,
                        .new_begin = cursor,
-                       .new_end = cursor + t,
+                       .new_end = cursor + n,
                        .history_begin = history_begin,
                        .sampler_state_hash = sampler_hash,
-                       .trigger = std::string(trigger)}));
-  probe_.Iteration(t, loss);
+                       .trigger = source.trigger};
+  if (planner.sampler()) lineage.sampler_kind = static_cast<uint8_t>(planner.sampler()->kind());
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.cursor = cursor + n;
+    progress_.iterations += 1;
+    progress_.records_trained += n;
+    if (published) progress_.version += 1;
+    progress_.last_iteration = std::move(source);
+  }
+  ST_RETURN_IF_ERROR(RecordIteration(std::move(lineage)));
+  probe_.Iteration(n, loss);
+  trigger_probe_.Iterated(decision->kind, n);
   PublishProgress();
   if (++iterations_since_checkpoint_ >= options_.checkpoint_every) {
     ST_RETURN_IF_ERROR(Checkpoint());
@@ -503,6 +541,7 @@ Status TrainerApp::Checkpoint() {
   if (planner_->sampler()) cp.sampler_state = planner_->sampler()->SerializeState();
   cp.prequential_state = evaluator_->SerializeState();
   cp.rng_state = RngState(rng_);
+  if (drift_) cp.trigger_state = drift_->SerializeState();
   // The lineage up to this checkpoint is on disk before the checkpoint names it.
   if (lineage_) ST_RETURN_IF_ERROR(lineage_->Sync());
   ST_RETURN_IF_ERROR(cp.Write(options_.checkpoint_dir));

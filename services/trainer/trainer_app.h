@@ -36,6 +36,7 @@
 #include "streamtrain/training/prequential_evaluator.h"
 #include "trainer_options.h"
 #include "trainer_probe.h"
+#include "trigger_probe.h"
 
 namespace streamtrain::trainer {
 
@@ -48,6 +49,9 @@ struct TrainerProgress {
   uint64_t retrains = 0;
   bool initialised = false;  // an initial model exists (trained or resumed)
   double last_retrain_seconds = 0;
+  // The last proactive/online iteration's new records and trigger (lineage); empty trigger
+  // before the first iteration of this run.
+  IterationSource last_iteration;
 };
 
 class TrainerApp {
@@ -82,6 +86,10 @@ class TrainerApp {
   int http_port() const { return http_ ? http_->port() : -1; }
   // The deployment, or null when it is off.
   const Deployer* deployer() const { return deployer_.get(); }
+  // Called with each scored record's store sequence number and prequential outcome, on the
+  // loop's thread (benchmarks chart accuracy per record with it). Set before stepping.
+  using ScoreObserver = std::function<void(uint64_t seq, bool correct)>;
+  void SetScoreObserver(ScoreObserver observer) { score_observer_ = std::move(observer); }
   // Replay: the next Step() trains the iteration `entry` records (its new-record and history
   // ranges, its trigger) instead of asking the live triggers (lineage_replay.h).
   void ReplayNextIteration(const LineageEntry& entry) { replay_next_ = entry; }
@@ -101,7 +109,10 @@ class TrainerApp {
   Result<bool> StepFull();
   void StartRetraining();
   Status FinishRetraining(bool wait);
-  Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows);
+  // Scores the first `rows` records (store sequence numbers first_seq...) and feeds the
+  // performance and drift triggers; the events that fired go to drift_events_.
+  Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows,
+                   uint64_t first_seq);
   Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
   Status Health() const;
   void PublishProgress();
@@ -113,15 +124,26 @@ class TrainerApp {
   // The cursor to stream from: moved past records the store's retention already evicted,
   // then forward past old records when the backlog exceeds max_backlog (both counted).
   uint64_t SkipBacklog(uint64_t cursor, const store::StoreStats& stats);
+  // trainer_triggers.cpp: the log line of a trigger decision (the metric is
+  // trigger_probe_'s), and what lineage records of the iteration that ran.
+  void LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog);
+  IterationSource DescribeIteration(const TriggerDecision& decision, uint64_t cursor,
+                                    const training::BatchPlan& plan,
+                                    training::BatchPlanner& planner, bool adapting) const;
   std::string ModelSpecJson() const;
   // Lineage (trainer_lineage.cpp): opens the log, records the start; appends an iteration.
   Status OpenLineage(uint64_t checkpoint_version, bool resumed);
   Status RecordIteration(LineageEntry entry);
-  uint64_t SamplerStateHash() const;
+  uint64_t SamplerStateHash(training::BatchPlanner& planner) const;
 
   TrainerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
   TrainerProbe probe_;
+  TriggerProbe trigger_probe_;
+  std::unique_ptr<IterationTrigger> trigger_;  // proactive and online modes
+  bool draining_ = false;                      // the last iteration was adaptive
+  std::unique_ptr<DriftResponse> drift_;       // null unless a performance/drift trigger is on
+  std::string drift_events_;                   // what fired in the last ScoreRows ("" if none)
   std::shared_ptr<store::HistoricalStore> store_;
   std::unique_ptr<model::Model> model_;
   std::unique_ptr<training::BatchPlanner> planner_;
@@ -129,6 +151,7 @@ class TrainerApp {
   std::mt19937_64 rng_;
   std::unique_ptr<metrics::HttpServer> http_;
   std::unique_ptr<Deployer> deployer_;  // null when deployment is off
+  ScoreObserver score_observer_;
   bool deployment_started_ = false;
 
   // Progress, written by the loop thread, read by progress() and /healthz.

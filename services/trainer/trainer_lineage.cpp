@@ -6,8 +6,8 @@
 
 namespace streamtrain::trainer {
 
-uint64_t TrainerApp::SamplerStateHash() const {
-  const training::HistorySampler* sampler = planner_->sampler();
+uint64_t TrainerApp::SamplerStateHash(training::BatchPlanner& planner) const {
+  const training::HistorySampler* sampler = planner.sampler();
   if (!lineage_ || sampler == nullptr) return 0;
   // Inverse-frequency keeps a count per record: hashing it would cost O(store) per
   // iteration. Its draws are still re-derived by replay; they are just not cross-checked.
@@ -38,8 +38,11 @@ Status TrainerApp::RecordIteration(LineageEntry entry) {
   const TrainerProgress p = progress();
   entry.iteration = p.iterations;
   entry.version = p.version;
+  // An iteration names the sampler that drew its history (the adapt action's while it
+  // runs); a start entry the configured one.
   if (const training::HistorySampler* sampler = planner_->sampler()) {
-    entry.sampler_kind = static_cast<uint8_t>(sampler->kind());
+    if (entry.sampler_kind == kNoSampler)
+      entry.sampler_kind = static_cast<uint8_t>(sampler->kind());
     entry.sampler_seed = options_.sampler.seed;
   }
   entry.config_fingerprint = lineage_fingerprint_;

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "deployment.h"
+#include "drift_response.h"
+#include "iteration_trigger.h"
 #include "partial_swap.h"
 #include "streamtrain/kafka/client_config.h"
 #include "streamtrain/metrics/http_server.h"
@@ -41,6 +43,13 @@ struct TrainerOptions {
   size_t trigger = 8;
   // b: records per mini-batch. Default: 128.
   size_t batch = 128;
+  // When to iterate besides every t records: adaptive (drain a backlog with up to b new
+  // records per iteration) and max-wait (iterate on fewer than t after a wait);
+  // iteration_trigger.h. Proactive and online modes. Default: both off.
+  TriggerOptions triggers;
+  // Performance and drift triggers and the action they take (alert, adapt);
+  // drift_response.h. Default: all off.
+  DriftOptions drift;
   // How history is sampled (proactive). Default: uniform.
   training::SamplerOptions sampler;
   // Initial training: wait for this many records, train this many epochs. Defaults: 10,000

@@ -43,7 +43,7 @@ Result<bool> TrainerApp::StepFull() {
   ST_RETURN_IF_ERROR(read);
   probe_.PhaseTook(Phase::kSample, SecondsSince(started));
   started = Clock::now();
-  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, t));
+  ST_RETURN_IF_ERROR(ScoreRows(features_, labels_, t, cursor));
   probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
   {
     std::lock_guard lock(progress_mutex_);

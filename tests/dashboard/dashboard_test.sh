@@ -220,7 +220,8 @@ log "producing 600 records for the initial model"
 log "starting the trainer and a replica"
 start trainer "$bin/streamtrain-trainer" --store "$work/store" --checkpoint-dir "$work/checkpoints" \
   --model mlp:16 --feature-scale 1 --lr 0.01 --initial-records 500 --initial-epochs 2 \
-  --brokers "$brokers" --model-id dashboard --ratio 0.05 --snapshot-every 200 --metrics-port 0
+  --brokers "$brokers" --model-id dashboard --ratio 0.05 --snapshot-every 200 --metrics-port 0 \
+  --drift-detector adwin
 start replica "$bin/streamtrain-replica" --brokers "$brokers" --model-id dashboard \
   --bind-address 127.0.0.1 --http-port 0 --served-accuracy --served-accuracy-window 200
 trainer_port=$(http_port trainer)

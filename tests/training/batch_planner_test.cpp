@@ -134,4 +134,28 @@ TEST_CASE("a sampler that breaks its contract is caught by the planner", "[train
   CHECK(planner->Plan(S(2), S(100)).status().code() == ErrorCode::kInternal);
 }
 
+TEST_CASE("a plan with n new records takes all n and fills the batch with b - n history",
+          "[training][triggers]") {
+  auto planner = Planner(16, 4, Sampler(SamplerKind::kUniform));
+  for (size_t n : {size_t{1}, size_t{4}, size_t{9}, size_t{16}}) {
+    INFO("n " << n);
+    auto plan = planner->Plan(SequenceNumber(0), SequenceNumber(1000), n);
+    REQUIRE(plan.ok());
+    REQUIRE(plan->new_count == n);
+    REQUIRE(plan->records.size() == 16);
+    for (size_t i = 0; i < n; ++i) REQUIRE(plan->records[i] == SequenceNumber(1000 - n + i));
+    for (SequenceNumber s : plan->sampled()) REQUIRE(s < SequenceNumber(1000 - n));
+  }
+  REQUIRE(planner->Plan(SequenceNumber(0), SequenceNumber(1000), 0).status().code() ==
+          ErrorCode::kInvalidArgument);
+  REQUIRE(planner->Plan(SequenceNumber(0), SequenceNumber(1000), 17).status().code() ==
+          ErrorCode::kInvalidArgument);
+  // Online training (t = b, no sampler): fewer new records make a smaller batch.
+  auto online = BatchPlanner::Create({.batch_size = 8, .new_records = 8}, nullptr);
+  REQUIRE(online.ok());
+  auto small = (*online)->Plan(SequenceNumber(0), SequenceNumber(100), 3);
+  REQUIRE(small.ok());
+  REQUIRE(small->records.size() == 3);
+}
+
 }  // namespace streamtrain::training

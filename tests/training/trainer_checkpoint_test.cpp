@@ -74,6 +74,25 @@ TEST_CASE("a trainer checkpoint round-trips every field", "[training]") {
   CHECK_FALSE(std::filesystem::exists(TrainerCheckpoint::FileIn(dir.path()).string() + ".tmp"));
 }
 
+TEST_CASE("the triggers' state round-trips and is absent from older checkpoints",
+          "[training][triggers]") {
+  testing::TempDir dir;
+  TrainerCheckpoint cp = Sample();
+  REQUIRE(cp.Write(dir.path()).ok());
+  // Without triggers nothing is written for them: the file is what older trainers wrote,
+  // and reads back with an empty state.
+  const std::string without = ReadFile(TrainerCheckpoint::FileIn(dir.path()));
+  auto back = TrainerCheckpoint::Read(dir.path());
+  REQUIRE(back.ok());
+  CHECK(back->trigger_state.empty());
+  cp.trigger_state = std::string("trig\0gers", 9);
+  REQUIRE(cp.Write(dir.path()).ok());
+  back = TrainerCheckpoint::Read(dir.path());
+  REQUIRE(back.ok());
+  CHECK((back->trigger_state == cp.trigger_state));
+  CHECK(ReadFile(TrainerCheckpoint::FileIn(dir.path())).size() > without.size());
+}
+
 TEST_CASE("a damaged or missing checkpoint is refused with the reason", "[training]") {
   testing::TempDir dir;
   CHECK(TrainerCheckpoint::Read(dir.path()).status().code() == ErrorCode::kNotFound);

@@ -22,7 +22,17 @@ Result<std::unique_ptr<BatchPlanner>> BatchPlanner::Create(
 }
 
 Result<BatchPlan> BatchPlanner::Plan(SequenceNumber first_retained, SequenceNumber end) {
-  const uint64_t t = options_.new_records;
+  return Plan(first_retained, end, options_.new_records);
+}
+
+Result<BatchPlan> BatchPlanner::Plan(SequenceNumber first_retained, SequenceNumber end,
+                                     size_t new_count) {
+  if (new_count == 0 || new_count > options_.batch_size) {
+    return InvalidArgument("batch plan: " + std::to_string(new_count) +
+                           " new records do not fit a batch of " +
+                           std::to_string(options_.batch_size));
+  }
+  const uint64_t t = new_count;
   if (end < first_retained || end.value() - first_retained.value() < t) {
     return OutOfRange("batch plan: the " + std::to_string(t) + " new records before " +
                       std::to_string(end.value()) + " are not all retained (first retained " +
@@ -34,7 +44,9 @@ Result<BatchPlan> BatchPlanner::Plan(SequenceNumber first_retained, SequenceNumb
   plan.records.reserve(options_.batch_size);
   for (uint64_t s = history_end.value(); s < end.value(); ++s) plan.records.emplace_back(s);
 
-  const size_t wanted = options_.batch_size - t;
+  // Without a sampler (online training, t == b) a smaller n trains on the n new records
+  // alone: there is no history to fill the batch with.
+  const size_t wanted = sampler_ ? options_.batch_size - t : 0;
   if (wanted == 0) return plan;
   ST_ASSIGN_OR_RETURN(std::vector<SequenceNumber> sampled,
                       sampler_->Sample(first_retained, history_end, wanted));

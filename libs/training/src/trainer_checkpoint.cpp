@@ -42,6 +42,8 @@ enum Tag : uint32_t {
   kParametersDigest,
   kServedDigest,
   kDeploymentState,
+  // Far from the sequence above, so that fields added elsewhere meanwhile do not collide.
+  kTriggerState = 100,
 };
 
 void PutField(std::string& out, uint32_t tag, std::string_view bytes) {
@@ -110,6 +112,7 @@ Status TrainerCheckpoint::Write(const std::filesystem::path& dir) const {
   PutPod(out, kParametersDigest, parameters_digest);
   PutPod(out, kServedDigest, served_digest);
   PutField(out, kDeploymentState, deployment_state);
+  if (!trigger_state.empty()) PutField(out, kTriggerState, trigger_state);
   const uint64_t crc =
       crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
   PutPod(out, kEnd, crc);
@@ -235,6 +238,9 @@ Result<TrainerCheckpoint> TrainerCheckpoint::Read(const std::filesystem::path& d
         break;
       case kDeploymentState:
         cp.deployment_state = bytes;
+        break;
+      case kTriggerState:
+        cp.trigger_state = bytes;
         break;
       default:
         break;  // a field from a newer writer: skipped

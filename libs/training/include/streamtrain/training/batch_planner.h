@@ -34,10 +34,10 @@ struct BatchPlannerOptions {
 };
 
 struct BatchPlan {
-  // The t new records in arrival order, then the sampled history in the sampler's order.
+  // The t (or n) new records in arrival order, then the sampled history in the sampler's order.
   // All distinct.
   std::vector<SequenceNumber> records;
-  // How many leading entries of `records` are new: always t.
+  // How many leading entries of `records` are new: t, or the n given to Plan.
   size_t new_count = 0;
 
   std::span<const SequenceNumber> new_records() const {
@@ -56,6 +56,11 @@ class BatchPlanner {
   // are not all retained (end - first_retained < t); kInternal if the sampler broke its
   // contract (a duplicate or out-of-range pick).
   Result<BatchPlan> Plan(SequenceNumber first_retained, SequenceNumber end);
+  // The same with n new records [end - n, end) instead of t, 1 <= n <= b, and b - n sampled
+  // from before them: the adaptive and max-wait triggers (services/trainer/
+  // iteration_trigger.h) take more or fewer new records than t. kInvalidArgument for n
+  // outside [1, b].
+  Result<BatchPlan> Plan(SequenceNumber first_retained, SequenceNumber end, size_t new_count);
 
   const BatchPlannerOptions& options() const { return options_; }
   // The sampler, for checkpoints; null in online mode when none was given.

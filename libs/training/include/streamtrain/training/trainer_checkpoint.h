@@ -53,6 +53,9 @@ struct TrainerCheckpoint {
   std::string prequential_state;  // PrequentialEvaluator::SerializeState
   std::string rng_state;          // the trainer's own RNG (initial-training shuffles)
   std::string deployment_state;   // Deployer::SerializeState: residual, served copy, ids
+  // The performance and drift triggers' state (detector, references, adapt countdown and
+  // sampler); empty without them and in checkpoints from before them.
+  std::string trigger_state;
 
   int64_t written_at_ms = 0;  // wall-clock time of Write()
 

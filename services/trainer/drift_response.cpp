@@ -1,0 +1,318 @@
+#include "drift_response.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "streamtrain/common/logging.h"
+#include "streamtrain/training/history_sampler.h"
+
+namespace streamtrain::trainer {
+namespace {
+
+constexpr uint32_t kStateVersion = 1;
+
+// Little helpers for the state bytes: fixed-size values, then length-prefixed strings.
+template <typename T>
+void Put(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+void PutBytes(std::string& out, std::string_view bytes) {
+  Put<uint64_t>(out, bytes.size());
+  out.append(bytes);
+}
+
+template <typename T>
+bool Get(std::string_view& in, T* value) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(value, in.data(), sizeof(T));
+  in.remove_prefix(sizeof(T));
+  return true;
+}
+
+bool GetBytes(std::string_view& in, std::string_view* bytes) {
+  uint64_t size = 0;
+  if (!Get(in, &size) || in.size() < size) return false;
+  *bytes = in.substr(0, size);
+  in.remove_prefix(size);
+  return true;
+}
+
+}  // namespace
+
+std::string_view DriftActionName(DriftAction action) {
+  switch (action) {
+    case DriftAction::kAlert:
+      return "alert";
+    case DriftAction::kAdapt:
+      return "adapt";
+    case DriftAction::kHold:
+      return "hold";
+  }
+  return "unknown";
+}
+
+Result<DriftAction> ParseDriftAction(std::string_view text) {
+  if (text == "alert") return DriftAction::kAlert;
+  if (text == "adapt") return DriftAction::kAdapt;
+  if (text == "hold") return DriftAction::kHold;
+  return InvalidArgument("--drift-action: unknown action '" + std::string(text) +
+                         "' (expected alert|adapt|hold)");
+}
+
+Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions& options,
+                                                             uint64_t window, size_t t, size_t b,
+                                                             uint64_t seed, TriggerProbe* probe) {
+  auto in_unit = [](double v) { return v >= 0 && v <= 1; };
+  if (!in_unit(options.performance_margin)) {
+    return InvalidArgument("--performance-trigger-margin: must be in [0, 1]");
+  }
+  if (!in_unit(options.performance_floor)) {
+    return InvalidArgument("--performance-trigger-floor: must be in [0, 1]");
+  }
+  if (options.action == DriftAction::kHold) {
+    if (!(options.hold_margin > 0 && options.hold_margin <= 1)) {
+      return InvalidArgument("--hold-margin: must be in (0, 1]");
+    }
+    if (options.hold_max_records == 0) return InvalidArgument("--hold-max-records: must be >= 1");
+  }
+  std::unique_ptr<DriftResponse> response(new DriftResponse(options, window, probe));
+  if (options.detector) {
+    ST_ASSIGN_OR_RETURN(response->detector_, drift::DriftDetector::Create(*options.detector));
+    if (probe)
+      probe->DetectorConfigured(std::string(drift::DetectorKindName(options.detector->kind)));
+  }
+  if (options.action == DriftAction::kAdapt) {
+    if (options.adapt_records == 0) return InvalidArgument("--adapt-records: must be >= 1");
+    if (options.adapt_window == 0) return InvalidArgument("--adapt-window: must be >= 1");
+    if (t >= b) {
+      return InvalidArgument(
+          "--drift-action adapt: samples history, which needs t < b (proactive mode)");
+    }
+    // Its own seed, so that adapting does not move the configured sampler's random stream.
+    ST_ASSIGN_OR_RETURN(auto sampler,
+                        training::HistorySampler::Create({.kind = training::SamplerKind::kWindow,
+                                                          .seed = seed ^ 0x61646170745f7331ULL,
+                                                          .window = options.adapt_window}));
+    ST_ASSIGN_OR_RETURN(
+        response->adapt_planner_,
+        training::BatchPlanner::Create({.batch_size = b, .new_records = t}, std::move(sampler)));
+  }
+  return response;
+}
+
+void DriftResponse::Observe(uint64_t seq, bool correct) {
+  if (!detector_) return;
+  const drift::DetectorUpdate update = detector_->Update(correct ? 0.0 : 1.0);
+  const std::string name(drift::DetectorKindName(detector_->kind()));
+  if (update.warning && probe_) probe_->DriftWarning(name);
+  if (update.drift) {
+    GetLogger("trainer")->warn(
+        "drift detected by {} on the prequential error at record {} ({} detections so far)", name,
+        seq, detector_->detections());
+    if (probe_) probe_->DriftDetected(name);
+    pending_ += (pending_.empty() ? "" : ",") + ("drift:" + name);
+  }
+}
+
+void DriftResponse::Performance(const training::PrequentialSnapshot& s) {
+  static auto log = GetLogger("trainer");
+  // Only full windows: the first records after the start say little.
+  if (s.window_count < window_) return;
+  const double accuracy = s.window_accuracy;
+  if (options_.performance_margin > 0) {
+    const double margin = options_.performance_margin;
+    if (!has_reference_) {
+      has_reference_ = true;
+      reference_ = accuracy;
+      reference_at_ = s.count;
+    } else if (!margin_low_ && accuracy < reference_ - margin) {
+      margin_low_ = true;
+      low_since_ = s.count;
+      log->warn(
+          "performance trigger: windowed prequential accuracy {:.4f} is more than {} below its "
+          "reference {:.4f} (record {})",
+          accuracy, margin, reference_, s.count);
+      if (probe_) probe_->PerformanceTriggered("margin");
+      pending_ += (pending_.empty() ? "" : ",") + std::string("performance:margin");
+    } else if (margin_low_ && accuracy >= reference_ - margin) {
+      margin_low_ = false;
+      log->info("performance trigger: windowed accuracy {:.4f} is back within {} of {:.4f}",
+                accuracy, margin, reference_);
+    } else if (margin_low_ && s.count - low_since_ >= window_) {
+      // A lasting drop: the new level is what the next window is compared with.
+      margin_low_ = false;
+      log->info("performance trigger: windowed accuracy {:.4f} is the new reference (was {:.4f})",
+                accuracy, reference_);
+      reference_ = accuracy;
+      reference_at_ = s.count;
+    }
+    if (!margin_low_ && s.count - reference_at_ >= window_) {
+      reference_ = accuracy;
+      reference_at_ = s.count;
+    }
+    if (probe_) probe_->PerformanceReference(reference_);
+  }
+  if (options_.performance_floor > 0) {
+    if (!floor_low_ && accuracy < options_.performance_floor) {
+      floor_low_ = true;
+      log->warn("performance trigger: windowed prequential accuracy {:.4f} is below the floor {}",
+                accuracy, options_.performance_floor);
+      if (probe_) probe_->PerformanceTriggered("floor");
+      pending_ += (pending_.empty() ? "" : ",") + std::string("performance:floor");
+    } else if (floor_low_ && accuracy >= options_.performance_floor) {
+      floor_low_ = false;
+      log->info("performance trigger: windowed accuracy {:.4f} is back above the floor {}",
+                accuracy, options_.performance_floor);
+    }
+  }
+}
+
+void DriftResponse::CheckHold(const training::PrequentialSnapshot& s) {
+  if (!hold_) return;
+  static auto log = GetLogger("trainer");
+  const uint64_t held = s.count - hold_since_;
+  // The window must hold only records scored after the trigger before it can say "back".
+  if (held >= window_ && s.window_accuracy >= hold_reference_ - options_.hold_margin) {
+    log->info(
+        "drift action hold: windowed accuracy {:.4f} is back within {} of {:.4f} after {} "
+        "records; publishing resumes",
+        s.window_accuracy, options_.hold_margin, hold_reference_, held);
+    hold_ = false;
+  } else if (held >= options_.hold_max_records) {
+    log->warn(
+        "drift action hold: windowed accuracy {:.4f} still more than {} below {:.4f} after "
+        "{} records (--hold-max-records); publishing resumes",
+        s.window_accuracy, options_.hold_margin, hold_reference_, held);
+    hold_ = false;
+  }
+}
+
+std::string DriftResponse::AfterScoring(const training::PrequentialSnapshot& snapshot) {
+  Performance(snapshot);
+  CheckHold(snapshot);
+  if (detector_ && probe_) {
+    probe_->DriftStatistic(std::string(drift::DetectorKindName(detector_->kind())),
+                           detector_->statistic(), detector_->window_size());
+  }
+  std::string fired;
+  fired.swap(pending_);
+  if (!fired.empty()) Fire(fired, snapshot);
+  if (snapshot.window_count >= window_ && snapshot.count - boundary_at_ >= window_) {
+    boundary_accuracy_ = snapshot.window_accuracy;
+    boundary_at_ = snapshot.count;
+  }
+  return fired;
+}
+
+void DriftResponse::Fire(const std::string& event, const training::PrequentialSnapshot& s) {
+  static auto log = GetLogger("trainer");
+  if (probe_) probe_->DriftAction(std::string(DriftActionName(options_.action)));
+  switch (options_.action) {
+    case DriftAction::kAlert:
+      log->warn("drift action alert: {}", event);
+      break;
+    case DriftAction::kAdapt:
+      log->warn(
+          "drift action adapt: {}; the next {} new records train with history from the last {} "
+          "records",
+          event, options_.adapt_records, options_.adapt_window);
+      adapt_left_ = options_.adapt_records;
+      if (probe_) probe_->Adapting(true);
+      break;
+    case DriftAction::kHold:
+      // A trigger while holding keeps the first reference: the level before the change.
+      if (!hold_) {
+        hold_reference_ = std::max(s.window_accuracy, boundary_accuracy_);
+        hold_since_ = s.count;
+      }
+      log->warn(
+          "drift action hold: {}; publishing stops until the windowed accuracy is back within "
+          "{} of {:.4f}",
+          event, options_.hold_margin, hold_reference_);
+      hold_ = true;
+      break;
+  }
+}
+
+void DriftResponse::Trained(uint64_t n) {
+  if (adapt_left_ == 0) return;
+  adapt_left_ = n >= adapt_left_ ? 0 : adapt_left_ - n;
+  if (adapt_left_ == 0) {
+    GetLogger("trainer")->info("drift action adapt: done, back to the configured sampler");
+    if (probe_) probe_->Adapting(false);
+  }
+}
+
+std::string DriftResponse::SerializeState() const {
+  std::string out;
+  Put(out, kStateVersion);
+  Put<uint8_t>(out, has_reference_);
+  Put(out, reference_);
+  Put(out, reference_at_);
+  Put<uint8_t>(out, margin_low_);
+  Put(out, low_since_);
+  Put<uint8_t>(out, floor_low_);
+  Put(out, adapt_left_);
+  Put<uint8_t>(out, hold_);
+  Put(out, hold_reference_);
+  Put(out, hold_since_);
+  Put(out, boundary_accuracy_);
+  Put(out, boundary_at_);
+  PutBytes(out, detector_ ? detector_->SerializeState() : std::string());
+  PutBytes(out, adapt_planner_ ? adapt_planner_->sampler()->SerializeState() : std::string());
+  return out;
+}
+
+Status DriftResponse::RestoreState(std::string_view bytes) {
+  if (bytes.empty()) return Status::Ok();
+  auto corrupt = [] { return Corrupt("checkpoint: trigger state is damaged"); };
+  uint32_t version = 0;
+  uint8_t has_reference = 0, margin_low = 0, floor_low = 0, hold = 0;
+  double reference = 0, hold_reference = 0, boundary_accuracy = 0;
+  uint64_t reference_at = 0, low_since = 0, adapt_left = 0, hold_since = 0, boundary_at = 0;
+  std::string_view detector, sampler;
+  if (!Get(bytes, &version)) return corrupt();
+  if (version != kStateVersion) {
+    return Corrupt("checkpoint: trigger state version " + std::to_string(version) +
+                   " is not known here");
+  }
+  if (!Get(bytes, &has_reference) || !Get(bytes, &reference) || !Get(bytes, &reference_at) ||
+      !Get(bytes, &margin_low) || !Get(bytes, &low_since) || !Get(bytes, &floor_low) ||
+      !Get(bytes, &adapt_left) || !Get(bytes, &hold) || !Get(bytes, &hold_reference) ||
+      !Get(bytes, &hold_since) || !Get(bytes, &boundary_accuracy) || !Get(bytes, &boundary_at) ||
+      !GetBytes(bytes, &detector) || !GetBytes(bytes, &sampler) || !bytes.empty()) {
+    return corrupt();
+  }
+  // A detector saved under other options (or none) starts fresh: the run's options decide.
+  if (detector_ && !detector.empty()) {
+    Status restored = detector_->RestoreState(detector);
+    if (restored.code() == ErrorCode::kInvalidArgument) {
+      GetLogger("trainer")->warn(
+          "checkpoint: the drift detector's state is for other options "
+          "({}); it starts fresh",
+          restored.message());
+    } else {
+      ST_RETURN_IF_ERROR(restored);
+    }
+  }
+  if (adapt_planner_ && !sampler.empty()) {
+    ST_RETURN_IF_ERROR(adapt_planner_->sampler()->RestoreState(sampler));
+  }
+  has_reference_ = has_reference != 0;
+  reference_ = reference;
+  reference_at_ = reference_at;
+  margin_low_ = margin_low != 0;
+  low_since_ = low_since;
+  floor_low_ = floor_low != 0;
+  adapt_left_ = adapt_planner_ ? adapt_left : 0;
+  hold_ = options_.action == DriftAction::kHold && hold != 0;
+  hold_reference_ = hold_reference;
+  hold_since_ = hold_since;
+  boundary_accuracy_ = boundary_accuracy;
+  boundary_at_ = boundary_at;
+  if (probe_) probe_->Adapting(adapt_left_ > 0);
+  return Status::Ok();
+}
+
+}  // namespace streamtrain::trainer
