@@ -15,8 +15,8 @@
 // - alert: a log line and streamtrain_trainer_drift_actions_total{action="alert"} only.
 // - adapt: for the next `adapt_records` new records the history part of each batch comes
 //   from the most recent `adapt_window` records (the window sampler, a second planner)
-//   instead of the configured sampler; then back. A trigger while adapting starts the
-//   count again.
+//   instead of the configured sampler, with `adapt_extra_steps` more steps per iteration on
+//   the newest b records; then back. A trigger while adapting starts the count again.
 // - hold: publishing stops (the deployer holds every iteration, as its accuracy gate does)
 //   until the windowed accuracy, over a window of records all scored after the trigger, is
 //   back within `hold_margin` of the level before it (the better of the windowed accuracy
@@ -70,6 +70,10 @@ struct DriftOptions {
   uint64_t adapt_records = 5000;
   // adapt: history is drawn from this many most recent records, >= 1. Default: 2,000.
   uint64_t adapt_window = 2000;
+  // adapt: extra optimizer steps per adapting iteration on the newest b records (those up
+  // to and including the iteration's new ones), so the model moves faster towards the new
+  // concept. Default: 0.
+  uint64_t adapt_extra_steps = 0;
   // hold: publishing resumes when the windowed accuracy is back within this of the level
   // before the trigger, in accuracy units, (0, 1]. Its own margin, not the publish gate's,
   // so that hold works with the gate off. Default: 0.05.

@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
                  "adapt: history is drawn from this many most recent records")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--adapt-extra-steps", options.drift.adapt_extra_steps,
+                 "adapt: extra optimizer steps per iteration on the newest b records")
+      ->capture_default_str();
   app.add_option("--hold-margin", options.drift.hold_margin,
                  "hold: publishing resumes when the windowed accuracy is back within this of "
                  "its level before the trigger")

@@ -475,6 +475,7 @@ Result<bool> TrainerApp::StepProactive() {
   ST_ASSIGN_OR_RETURN(float loss, model_->TrainStep(features_, labels_, &timing));
   probe_.PhaseTook(Phase::kForwardBackward, timing.forward_backward_seconds);
   probe_.PhaseTook(Phase::kOptimizer, timing.optimizer_seconds);
+  if (adapting) ST_RETURN_IF_ERROR(AdaptExtraSteps(stats.first_seq.value(), cursor + n));
   // A held iteration does not use a version: versions stay consecutive on the topics.
   if (deployer_ && drift_) deployer_->SetHeldByTrigger(drift_->holding());
   const uint64_t base_version = progress().version;

@@ -127,6 +127,8 @@ class TrainerApp {
   // trainer_triggers.cpp: the log line of a trigger decision (the metric is
   // trigger_probe_'s), and what lineage records of the iteration that ran.
   void LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog);
+  // The adapt action's extra steps on the newest b records before `end`.
+  Status AdaptExtraSteps(uint64_t first_retained, uint64_t end);
   IterationSource DescribeIteration(const TriggerDecision& decision, uint64_t cursor,
                                     const training::BatchPlan& plan,
                                     training::BatchPlanner& planner, bool adapting) const;

@@ -2,6 +2,7 @@
 // drift_response.h): their log lines and what lineage learns about each iteration. Apart
 // from trainer_app.cpp so that StepProactive stays one readable page.
 #include <algorithm>
+#include <vector>
 
 #include "streamtrain/common/logging.h"
 #include "trainer_app.h"
@@ -49,6 +50,26 @@ IterationSource TrainerApp::DescribeIteration(const TriggerDecision& decision, u
     source.history_min = std::min(source.history_min, seq.value());
   }
   return source;
+}
+
+Status TrainerApp::AdaptExtraSteps(uint64_t first_retained, uint64_t end) {
+  const uint64_t steps = options_.drift.adapt_extra_steps;
+  if (steps == 0) return Status::Ok();
+  const uint64_t lo = std::max(first_retained, end > options_.batch ? end - options_.batch : 0);
+  std::vector<SequenceNumber> newest;
+  for (uint64_t s = lo; s < end; ++s) newest.emplace_back(s);
+  const size_t width = store_->schema().feature_count();
+  std::vector<float> features(newest.size() * width);
+  std::vector<int32_t> labels(newest.size());
+  Status read = store_->ReadBatch(newest, features, labels);
+  // Evicted meanwhile (the store at its retention limit): no extra steps this time.
+  if (read.code() == ErrorCode::kOutOfRange) return Status::Ok();
+  ST_RETURN_IF_ERROR(read);
+  for (uint64_t i = 0; i < steps; ++i) {
+    ST_ASSIGN_OR_RETURN(float loss, model_->TrainStep(features, labels));
+    (void)loss;
+  }
+  return Status::Ok();
 }
 
 }  // namespace streamtrain::trainer

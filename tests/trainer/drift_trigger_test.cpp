@@ -356,4 +356,31 @@ TEST_CASE("hold resumes when the windowed accuracy is back near its level before
         ErrorCode::kInvalidArgument);
 }
 
+TEST_CASE("adapt's extra steps change the model only while adapting", "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto make = [&](const std::string& name, uint64_t extra) {
+    auto o = Options(dir, name);
+    o.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+    o.drift.action = DriftAction::kAdapt;
+    o.drift.adapt_records = 40;
+    o.drift.adapt_extra_steps = extra;
+    return StartTrainer(o, store);
+  };
+  auto plain = make("plain", 0);
+  auto extra = make("extra", 2);
+  bool adapted = false;
+  while (!adapted) {
+    auto a = plain->Step();
+    auto b = extra->Step();
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    REQUIRE(*a);
+    REQUIRE(*b);
+    adapted = extra->progress().last_iteration.trigger.find(",adapt") != std::string::npos;
+    // Equal up to the first adapting iteration, different from it on.
+    CHECK((plain->model().GetParameters() == extra->model().GetParameters()) == !adapted);
+  }
+}
+
 }  // namespace streamtrain::trainer
