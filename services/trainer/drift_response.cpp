@@ -103,9 +103,23 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
 
 void DriftResponse::Observe(uint64_t seq, bool correct) {
   if (!detector_) return;
+  const double error_before = detector_->statistic();
   const drift::DetectorUpdate update = detector_->Update(correct ? 0.0 : 1.0);
   const std::string name(drift::DetectorKindName(detector_->kind()));
   if (update.warning && probe_) probe_->DriftWarning(name);
+  // ADWIN is two-sided: it also cuts when the error rate fell (the model learning, a concept
+  // getting easier). Right after a cut its statistic is the error rate of the part it kept;
+  // when that is not above the whole window's before the cut, there is nothing to act on.
+  // Page-Hinkley (mode up) and DDM only detect increases.
+  if (update.drift && detector_->kind() == drift::DetectorKind::kAdwin &&
+      detector_->statistic() <= error_before) {
+    GetLogger("trainer")->info(
+        "{} cut its window at record {} because the prequential error fell ({:.4f} -> {:.4f}): "
+        "not a drift to act on",
+        name, seq, error_before, detector_->statistic());
+    if (probe_) probe_->DriftImprovement(name);
+    return;
+  }
   if (update.drift) {
     GetLogger("trainer")->warn(
         "drift detected by {} on the prequential error at record {} ({} detections so far)", name,

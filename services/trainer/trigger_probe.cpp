@@ -27,10 +27,12 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
                               "Records the drift detector's statistic covers (ADWIN: its "
                               "window; Page-Hinkley, DDM: since its last restart)",
                               mode)),
-      detections_(Counters(r, "streamtrain_trainer_drift_detections_total",
-                           "Drift detector signals on the prequential error stream: "
-                           "signal=drift (acted on) or warning (DDM's warning level)",
-                           mode)),
+      detections_(
+          Counters(r, "streamtrain_trainer_drift_detections_total",
+                   "Drift detector signals on the prequential error stream: "
+                   "signal=drift (the error rate rose: acted on), warning (DDM's warning level) or "
+                   "improvement (ADWIN cut because the error rate fell: not acted on)",
+                   mode)),
       performance_(Counters(r, "streamtrain_trainer_performance_triggers_total",
                             "Performance trigger firings: reason=margin (windowed accuracy "
                             "below its reference by more than the margin) or floor",
@@ -84,6 +86,10 @@ void TriggerProbe::DetectorConfigured(const std::string& detector) {
 
 void TriggerProbe::DriftDetected(const std::string& detector) {
   detections_.Add({{"detector", detector}, {"signal", "drift"}}).Increment();
+}
+
+void TriggerProbe::DriftImprovement(const std::string& detector) {
+  detections_.Add({{"detector", detector}, {"signal", "improvement"}}).Increment();
 }
 
 void TriggerProbe::DriftWarning(const std::string& detector) {

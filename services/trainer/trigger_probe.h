@@ -29,6 +29,8 @@ class TriggerProbe {
   void DriftStatistic(const std::string& detector, double statistic, uint64_t window);
   void DriftDetected(const std::string& detector);
   void DriftWarning(const std::string& detector);
+  // ADWIN cut its window because the error rate fell: counted, not acted on.
+  void DriftImprovement(const std::string& detector);
   // Performance trigger fired; reason = margin | floor.
   void PerformanceTriggered(const std::string& reason);
   void PerformanceReference(double accuracy) { reference_.Set(accuracy); }

@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <catch2/catch.hpp>
+#include <random>
 
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
@@ -316,6 +317,33 @@ TEST_CASE("hold stops publishing after a detection, then resumes", "[triggers]")
   CHECK(CounterValue(*registry, "streamtrain_deploy_held_total", "reason", "accuracy") >=
         static_cast<double>(held));
   REQUIRE(app->FlushDeployment().ok());
+}
+
+TEST_CASE("ADWIN acts on a rising error rate, not on a falling one", "[triggers]") {
+  auto registry = std::make_shared<prometheus::Registry>();
+  TriggerProbe probe(*registry, "proactive");
+  DriftOptions options{.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin}};
+  auto response = DriftResponse::Create(options, /*window=*/100, /*t=*/4, /*b=*/16, 1, &probe);
+  REQUIRE(response.ok());
+  // 2,000 records at a 40% error rate, then 2,000 at 5%: the model got better.
+  std::mt19937_64 rng(7);
+  std::bernoulli_distribution high(0.4), low(0.05);
+  uint64_t seq = 0;
+  std::string events;
+  for (; seq < 2000; ++seq) (*response)->Observe(seq, !high(rng));
+  events += (*response)->AfterScoring({});
+  for (; seq < 4000; ++seq) (*response)->Observe(seq, !low(rng));
+  events += (*response)->AfterScoring({});
+  CHECK(events.empty());
+  CHECK(CounterValue(*registry, "streamtrain_trainer_drift_detections_total", "signal",
+                     "improvement") >= 1);
+  CHECK(CounterValue(*registry, "streamtrain_trainer_drift_detections_total", "signal", "drift") ==
+        0);
+  // And back up to 40%: that is a drift.
+  for (; seq < 6000; ++seq) (*response)->Observe(seq, !high(rng));
+  CHECK((*response)->AfterScoring({}) == "drift:adwin");
+  CHECK(CounterValue(*registry, "streamtrain_trainer_drift_detections_total", "signal", "drift") ==
+        1);
 }
 
 TEST_CASE("hold resumes when the windowed accuracy is back near its level before the drop",
