@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds and runs one benchmark of bench/ (bench/README.md) with its results written to
 # bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer, selection,
-# delta_size, apply, deploy, freshness, swap, drift_detectors. Extra arguments go to the
+# delta_size, apply, deploy, freshness, swap, drift_detectors, drift. Extra arguments go to the
 # benchmark. (The soak is bench/soak.sh.) ingest and freshness run on the in-process mock broker and on a real
 # Apache Kafka side by side (--brokers mock,kafka); Kafka comes from scripts/kafka-fetch.sh.
 set -euo pipefail
 
-name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness|swap|drift_detectors [ARGS...]}"
+name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness|swap|drift_detectors|drift [ARGS...]}"
 shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${STREAMTRAIN_BUILD_DIR:-$root/build}"
@@ -28,15 +28,24 @@ fi
 # the streams, River runs on them (a venv with river==0.26.1 in bench/.venv, made on first
 # use; STREAMTRAIN_RIVER_PYTHON names another interpreter with river), then the table.
 # Without PyPI the table still comes, without the River columns.
+river_python() {
+  local python="${STREAMTRAIN_RIVER_PYTHON:-$root/bench/.venv/bin/python}"
+  if ! "$python" -c 'import river' 2>/dev/null && [ -z "${STREAMTRAIN_RIVER_PYTHON:-}" ]; then
+    { python3 -m venv "$root/bench/.venv" && "$root/bench/.venv/bin/pip" install -q 'river==0.26.1'; } >&2 ||
+      echo "bench.sh: could not install River; the table will have no River columns" >&2
+  fi
+  echo "$python"
+}
+# drift: the trainer's triggers and actions on drifting streams; River's ADWIN runs on the
+# same prequential error streams (bench/river_adwin_errors.py) when it can be installed.
+if [ "$name" = drift ]; then
+  exec "$build/bin/streamtrain_bench_drift" --out "$root/bench/results" --python "$(river_python)" "$@"
+fi
 if [ "$name" = drift_detectors ]; then
   bin="$build/bin/streamtrain_bench_$name"
   tmp="$root/bench/results/tmp/drift"
   mkdir -p "$tmp"
-  python="${STREAMTRAIN_RIVER_PYTHON:-$root/bench/.venv/bin/python}"
-  if ! "$python" -c 'import river' 2>/dev/null && [ -z "${STREAMTRAIN_RIVER_PYTHON:-}" ]; then
-    python3 -m venv "$root/bench/.venv" && "$root/bench/.venv/bin/pip" install -q 'river==0.26.1' ||
-      echo "bench.sh: could not install River; the table will have no River columns" >&2
-  fi
+  python="$(river_python)"
   river_args=()
   if "$python" -c 'import river' 2>/dev/null; then
     "$bin" --write-streams "$tmp/streams.txt" "$@"
