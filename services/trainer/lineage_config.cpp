@@ -5,6 +5,71 @@
 #include "lineage_log.h"
 
 namespace streamtrain::trainer {
+namespace {
+
+// The performance and drift triggers and their action: they decide which iterations draw
+// recent history, take extra steps or are held, so replay needs them. Written only when on,
+// so a configuration without them keeps the fingerprint it had before they existed.
+nlohmann::json DriftJson(const DriftOptions& d) {
+  nlohmann::json j = {{"performance_margin", d.performance_margin},
+                      {"performance_floor", d.performance_floor},
+                      {"action", DriftActionName(d.action)},
+                      {"adapt_records", d.adapt_records},
+                      {"adapt_window", d.adapt_window},
+                      {"adapt_extra_steps", d.adapt_extra_steps},
+                      {"hold_margin", d.hold_margin},
+                      {"hold_max_records", d.hold_max_records}};
+  if (d.detector) {
+    const drift::DetectorOptions& x = *d.detector;
+    j["detector"] = {{"kind", drift::DetectorKindName(x.kind)},
+                     {"adwin_delta", x.adwin_delta},
+                     {"adwin_clock", x.adwin_clock},
+                     {"adwin_max_buckets", x.adwin_max_buckets},
+                     {"adwin_min_window", x.adwin_min_window},
+                     {"adwin_grace_period", x.adwin_grace_period},
+                     {"ph_delta", x.ph_delta},
+                     {"ph_threshold", x.ph_threshold},
+                     {"ph_alpha", x.ph_alpha},
+                     {"ph_min_instances", x.ph_min_instances},
+                     {"ddm_warm_start", x.ddm_warm_start},
+                     {"ddm_warning_threshold", x.ddm_warning_threshold},
+                     {"ddm_drift_threshold", x.ddm_drift_threshold}};
+  }
+  return j;
+}
+
+Status ApplyDriftJson(const nlohmann::json& j, DriftOptions& d) {
+  d.performance_margin = j.at("performance_margin").get<double>();
+  d.performance_floor = j.at("performance_floor").get<double>();
+  ST_ASSIGN_OR_RETURN(d.action, ParseDriftAction(j.at("action").get<std::string>()));
+  d.adapt_records = j.at("adapt_records").get<uint64_t>();
+  d.adapt_window = j.at("adapt_window").get<uint64_t>();
+  d.adapt_extra_steps = j.at("adapt_extra_steps").get<uint64_t>();
+  d.hold_margin = j.at("hold_margin").get<double>();
+  d.hold_max_records = j.at("hold_max_records").get<uint64_t>();
+  d.detector.reset();
+  if (j.contains("detector")) {
+    const auto& x = j.at("detector");
+    drift::DetectorOptions o;
+    ST_ASSIGN_OR_RETURN(o.kind, drift::ParseDetectorKind(x.at("kind").get<std::string>()));
+    o.adwin_delta = x.at("adwin_delta").get<double>();
+    o.adwin_clock = x.at("adwin_clock").get<uint64_t>();
+    o.adwin_max_buckets = x.at("adwin_max_buckets").get<uint64_t>();
+    o.adwin_min_window = x.at("adwin_min_window").get<uint64_t>();
+    o.adwin_grace_period = x.at("adwin_grace_period").get<uint64_t>();
+    o.ph_delta = x.at("ph_delta").get<double>();
+    o.ph_threshold = x.at("ph_threshold").get<double>();
+    o.ph_alpha = x.at("ph_alpha").get<double>();
+    o.ph_min_instances = x.at("ph_min_instances").get<uint64_t>();
+    o.ddm_warm_start = x.at("ddm_warm_start").get<uint64_t>();
+    o.ddm_warning_threshold = x.at("ddm_warning_threshold").get<double>();
+    o.ddm_drift_threshold = x.at("ddm_drift_threshold").get<double>();
+    d.detector = o;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 std::string LineageConfigJson(const TrainerOptions& o, const model::ModelOptions& m) {
   const auto& opt = m.optimizer;
@@ -54,6 +119,7 @@ std::string LineageConfigJson(const TrainerOptions& o, const model::ModelOptions
           {"warmup", sparse::WarmupModeName(sp.warmup)},
           {"seed", sp.seed}}}}},
   };
+  if (o.drift.enabled()) j["drift"] = DriftJson(o.drift);
   return j.dump();
 }
 
@@ -108,6 +174,8 @@ Status ApplyLineageConfig(std::string_view text, TrainerOptions& o) {
     so.warmup_iterations = sp.at("warmup_iterations").get<uint64_t>();
     ST_ASSIGN_OR_RETURN(so.warmup, sparse::ParseWarmupMode(sp.at("warmup").get<std::string>()));
     so.seed = sp.at("seed").get<uint64_t>();
+    o.drift = DriftOptions{};
+    if (j.contains("drift")) ST_RETURN_IF_ERROR(ApplyDriftJson(j.at("drift"), o.drift));
   } catch (const nlohmann::json::exception& e) {
     return InvalidArgument(std::string("lineage config: ") + e.what());
   }

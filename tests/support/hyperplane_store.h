@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,18 +15,20 @@
 
 namespace streamtrain::testing {
 
-// Opens a new store at `path` holding `n` records of dataset `spec` (a hyperplane spec),
+// Opens a new store at `path` holding `n` records of dataset `spec` (a hyperplane spec, with
+// an optional drift such as "permute-labels@N"),
 // at offsets 0..n-1 of topic "records". Closing it (dropping the pointer) lets another
 // process open it.
 inline std::shared_ptr<store::HistoricalStore> HyperplaneStore(
     const std::filesystem::path& path, uint64_t n,
-    const std::string& spec = "hyperplane:seed=5,noise=0.02,drift=0") {
+    const std::string& spec = "hyperplane:seed=5,noise=0.02,drift=0",
+    const std::optional<std::string>& drift = std::nullopt) {
   store::StoreOptions so{.path = path};
   so.schema.input_shape = {10};
   so.schema.num_classes = 2;
   auto store = store::HistoricalStore::Open(so);
   REQUIRE(store.ok());
-  auto source = dataset::OpenSource({.spec = spec, .limit = n});
+  auto source = dataset::OpenSource({.spec = spec, .limit = n, .drift = drift});
   REQUIRE(source.ok());
   std::vector<store::PendingRecord> batch;
   for (uint64_t i = 0; i < n; ++i) {

@@ -342,6 +342,58 @@ TEST_CASE("replay refuses to cross a rebase and replays from the checkpoint it r
   CHECK(outcome->digest == app->deployer()->served_digest());
 }
 
+TEST_CASE("replay follows adaptive iterations and the drift trigger's adapt sampling",
+          "[lineage][triggers]") {
+  TempDir dir;
+  auto cluster = DeployCluster();
+  TrainerOptions options = LineageOptions(dir, *cluster);
+  // The whole stream is stored before the trainer starts: the adaptive trigger takes 8 new
+  // records per iteration (b - 8 from history); the labels swap at record 700, ADWIN
+  // notices, and adapt draws history from the last 100 records for the next 200.
+  options.triggers.adaptive = true;
+  options.triggers.adaptive_max_new = 8;
+  options.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+  options.drift.action = DriftAction::kAdapt;
+  options.drift.adapt_records = 200;
+  options.drift.adapt_window = 100;
+  auto store =
+      testing::HyperplaneStore(dir / "store", kInitial + 150 * 8,
+                               "hyperplane:seed=5,noise=0.02,drift=0", "permute-labels@700");
+  std::filesystem::path early;
+  auto app = StartTrainer(options, store);
+  for (int i = 1; i <= 140; ++i) {
+    REQUIRE(*app->Step());
+    if (i == 50) early = CopyCheckpoint(options.checkpoint_dir, dir / "early");
+  }
+  REQUIRE(app->FlushDeployment().ok());
+  auto log = ReadLineage(options.checkpoint_dir);
+  REQUIRE(log.ok());
+  uint64_t adaptive = 0, adapting = 0;
+  for (const LineageEntry& e : *log) {
+    if (!e.is_iteration()) continue;
+    CHECK(e.new_end - e.new_begin == 8);
+    adaptive += e.trigger.starts_with("adaptive") ? 1 : 0;
+    if (e.trigger.find(",adapt") != std::string::npos && e.iteration > 50) {
+      ++adapting;
+      CHECK(e.sampler_kind == static_cast<uint8_t>(training::SamplerKind::kWindow));
+    }
+  }
+  CHECK(adaptive == 140);
+  REQUIRE(adapting > 0);  // the replay below crosses adapt iterations
+
+  const uint64_t served = ReplicaDigestAt(*cluster, app->model().layout(), 140);
+  auto outcome = ReplayToVersion({.from_checkpoint = early,
+                                  .lineage_dir = options.checkpoint_dir,
+                                  .to_version = 140,
+                                  .shared_store = store});
+  INFO(outcome.status().ToString());
+  REQUIRE(outcome.ok());
+  INFO(outcome->mismatch);
+  CHECK(outcome->matches);
+  CHECK(outcome->iterations == 90);
+  CHECK(outcome->digest == served);
+}
+
 TEST_CASE("lineage entries round-trip and a torn tail is cut on open", "[lineage]") {
   TempDir dir;
   LineageEntry e{.kind = LineageKind::kHeld,
