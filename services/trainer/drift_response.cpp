@@ -48,6 +48,8 @@ std::string_view DriftActionName(DriftAction action) {
       return "adapt";
     case DriftAction::kHold:
       return "hold";
+    case DriftAction::kRetrain:
+      return "retrain";
   }
   return "unknown";
 }
@@ -56,8 +58,9 @@ Result<DriftAction> ParseDriftAction(std::string_view text) {
   if (text == "alert") return DriftAction::kAlert;
   if (text == "adapt") return DriftAction::kAdapt;
   if (text == "hold") return DriftAction::kHold;
+  if (text == "retrain") return DriftAction::kRetrain;
   return InvalidArgument("--drift-action: unknown action '" + std::string(text) +
-                         "' (expected alert|adapt|hold)");
+                         "' (expected alert|adapt|hold|retrain)");
 }
 
 Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions& options,
@@ -75,6 +78,14 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
       return InvalidArgument("--hold-margin: must be in (0, 1]");
     }
     if (options.hold_max_records == 0) return InvalidArgument("--hold-max-records: must be >= 1");
+  }
+  if (options.action == DriftAction::kRetrain) {
+    if (options.retrain_min_records == 0) {
+      return InvalidArgument("--retrain-min-records: must be >= 1");
+    }
+    if (options.retrain_eval_records == 0) {
+      return InvalidArgument("--retrain-eval-records: must be >= 1");
+    }
   }
   std::unique_ptr<DriftResponse> response(new DriftResponse(options, window, probe));
   if (options.detector) {
@@ -101,7 +112,12 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
   return response;
 }
 
+void DriftResponse::ChangeAt(uint64_t seq) {
+  pending_change_ = pending_change_ ? std::min(*pending_change_, seq) : seq;
+}
+
 void DriftResponse::Observe(uint64_t seq, bool correct) {
+  last_seq_ = seq;
   if (!detector_) return;
   const double error_before = detector_->statistic();
   const drift::DetectorUpdate update = detector_->Update(correct ? 0.0 : 1.0);
@@ -126,6 +142,12 @@ void DriftResponse::Observe(uint64_t seq, bool correct) {
         seq, detector_->detections());
     if (probe_) probe_->DriftDetected(name);
     pending_ += (pending_.empty() ? "" : ",") + ("drift:" + name);
+    // ADWIN's window after the cut holds the inputs it judged to be from the new rate; the
+    // others only say that the rate went up by now.
+    const uint64_t kept = detector_->kind() == drift::DetectorKind::kAdwin
+                              ? std::min<uint64_t>(detector_->window_size(), seq + 1)
+                              : 1;
+    ChangeAt(seq + 1 - kept);
   }
 }
 
@@ -149,6 +171,7 @@ void DriftResponse::Performance(const training::PrequentialSnapshot& s) {
           accuracy, margin, reference_, s.count);
       if (probe_) probe_->PerformanceTriggered("margin");
       pending_ += (pending_.empty() ? "" : ",") + std::string("performance:margin");
+      ChangeAt(WindowStart(s));
     } else if (margin_low_ && accuracy >= reference_ - margin) {
       margin_low_ = false;
       log->info("performance trigger: windowed accuracy {:.4f} is back within {} of {:.4f}",
@@ -174,6 +197,7 @@ void DriftResponse::Performance(const training::PrequentialSnapshot& s) {
                 accuracy, options_.performance_floor);
       if (probe_) probe_->PerformanceTriggered("floor");
       pending_ += (pending_.empty() ? "" : ",") + std::string("performance:floor");
+      ChangeAt(WindowStart(s));
     } else if (floor_low_ && accuracy >= options_.performance_floor) {
       floor_low_ = false;
       log->info("performance trigger: windowed accuracy {:.4f} is back above the floor {}",
@@ -212,6 +236,7 @@ std::string DriftResponse::AfterScoring(const training::PrequentialSnapshot& sna
   std::string fired;
   fired.swap(pending_);
   if (!fired.empty()) Fire(fired, snapshot);
+  pending_change_.reset();
   if (snapshot.window_count >= window_ && snapshot.count - boundary_at_ >= window_) {
     boundary_accuracy_ = snapshot.window_accuracy;
     boundary_at_ = snapshot.count;
@@ -219,9 +244,17 @@ std::string DriftResponse::AfterScoring(const training::PrequentialSnapshot& sna
   return fired;
 }
 
+uint64_t DriftResponse::WindowStart(const training::PrequentialSnapshot& s) const {
+  const uint64_t window = std::min<uint64_t>(s.window_count, last_seq_ + 1);
+  return last_seq_ + 1 - window;
+}
+
 void DriftResponse::Fire(const std::string& event, const training::PrequentialSnapshot& s) {
   static auto log = GetLogger("trainer");
-  if (probe_) probe_->DriftAction(std::string(DriftActionName(options_.action)));
+  // retrain: the trainer counts it, as started or busy (drift_retraining.cpp).
+  if (probe_ && options_.action != DriftAction::kRetrain) {
+    probe_->DriftAction(std::string(DriftActionName(options_.action)));
+  }
   switch (options_.action) {
     case DriftAction::kAlert:
       log->warn("drift action alert: {}", event);
@@ -245,6 +278,11 @@ void DriftResponse::Fire(const std::string& event, const training::PrequentialSn
           "{} of {:.4f}",
           event, options_.hold_margin, hold_reference_);
       hold_ = true;
+      break;
+    case DriftAction::kRetrain:
+      log->warn("drift action retrain: {}; the change point is record {}", event,
+                pending_change_.value_or(last_seq_ + 1));
+      retrain_request_ = pending_change_.value_or(last_seq_ + 1);
       break;
   }
 }

@@ -24,6 +24,10 @@
 //   drop started); or, at the
 //   latest, after `hold_max_records` scored records (a new concept may never reach the old
 //   accuracy, and replicas must not stay stale for ever).
+// - retrain: TakeRetrainRequest() hands the trainer the change point (ADWIN: the start of
+//   its window after the cut; Page-Hinkley, DDM: the detection, as they do not locate the
+//   change; performance: the start of the window that fell); the trainer retrains from it
+//   in the background (drift_retraining.cpp) and counts the action itself.
 // Everything is counted in records, not time: with a seed and one thread a run, and a run
 // resumed from a checkpoint (SerializeState), repeats bit for bit.
 //
@@ -41,6 +45,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "streamtrain/common/status.h"
 #include "streamtrain/drift/drift_detector.h"
@@ -50,9 +55,10 @@
 
 namespace streamtrain::trainer {
 
-enum class DriftAction { kAlert, kAdapt, kHold };
-inline constexpr size_t kDriftActionCount = 3;
-std::string_view DriftActionName(DriftAction action);  // "alert", "adapt", "hold"
+enum class DriftAction { kAlert, kAdapt, kHold, kRetrain };
+inline constexpr size_t kDriftActionCount = 4;
+// "alert", "adapt", "hold", "retrain"
+std::string_view DriftActionName(DriftAction action);
 Result<DriftAction> ParseDriftAction(std::string_view text);
 
 struct DriftOptions {
@@ -80,6 +86,12 @@ struct DriftOptions {
   double hold_margin = 0.05;
   // hold: the longest hold, scored records, >= 1. Default: 10,000.
   uint64_t hold_max_records = 10000;
+  // retrain: the retraining starts once this many records arrived since the change point
+  // (it waits for them), and trains on all records since it, >= 1. Default: 1,000.
+  uint64_t retrain_min_records = 1000;
+  // retrain: the candidate and the live model are compared on this many records scored
+  // after the retraining started, >= 1. Default: 500.
+  uint64_t retrain_eval_records = 500;
 
   bool enabled() const {
     return detector.has_value() || performance_margin > 0 || performance_floor > 0;
@@ -108,6 +120,10 @@ class DriftResponse {
   bool holding() const { return hold_; }
   // `n` new records were trained on with the adapt planner (counts adapt down).
   void Trained(uint64_t n);
+  // retrain: the change point (a store sequence number) of the trigger(s) in the last
+  // AfterScoring, once; nullopt when none fired. Not in the state: the trainer takes it in
+  // the same iteration.
+  std::optional<uint64_t> TakeRetrainRequest() { return std::exchange(retrain_request_, {}); }
 
   // Detector, performance references, adapt count and sampler: a restart continues exactly.
   std::string SerializeState() const;
@@ -121,6 +137,10 @@ class DriftResponse {
   DriftResponse(const DriftOptions& options, uint64_t window, TriggerProbe* probe)
       : options_(options), window_(window), probe_(probe) {}
   void Fire(const std::string& event, const training::PrequentialSnapshot& snapshot);
+  // An event's change point: pending_change_ keeps the earliest since the last AfterScoring.
+  void ChangeAt(uint64_t seq);
+  // The first record of the windowed accuracy `s` covers.
+  uint64_t WindowStart(const training::PrequentialSnapshot& s) const;
   void CheckHold(const training::PrequentialSnapshot& snapshot);
   void Performance(const training::PrequentialSnapshot& snapshot);
 
@@ -130,6 +150,10 @@ class DriftResponse {
   std::unique_ptr<drift::DriftDetector> detector_;
   std::unique_ptr<training::BatchPlanner> adapt_planner_;  // adapt only
   std::string pending_;                                    // events since the last AfterScoring
+  // retrain: the earliest change point of the events in pending_, and the one handed on.
+  std::optional<uint64_t> pending_change_;
+  std::optional<uint64_t> retrain_request_;
+  uint64_t last_seq_ = 0;  // the last record Observe saw
 
   // Performance margin: the reference and when it was taken (records scored).
   bool has_reference_ = false;

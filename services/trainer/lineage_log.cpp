@@ -195,6 +195,8 @@ std::string_view LineageKindName(LineageKind kind) {
       return "resume";
     case LineageKind::kRebase:
       return "rebase";
+    case LineageKind::kRetrainSwap:
+      return "retraining-swap";
   }
   return "unknown";
 }
@@ -235,7 +237,7 @@ Result<LineageEntry> DecodeLineageEntry(std::string_view payload) {
   if (r.in.empty()) return Corrupt("empty lineage entry");
   const auto kind = static_cast<uint8_t>(r.in.front());
   r.in.remove_prefix(1);
-  if (kind < 1 || kind > 5) return Corrupt("unknown lineage entry kind " + std::to_string(kind));
+  if (kind < 1 || kind > 6) return Corrupt("unknown lineage entry kind " + std::to_string(kind));
   e.kind = static_cast<LineageKind>(kind);
   e.iteration = r.Varint();
   e.version = r.Varint();

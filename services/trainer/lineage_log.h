@@ -40,6 +40,9 @@ enum class LineageKind : uint8_t {
   kInitial = 3,    // the initial model, served as `version` (normally 0)
   kResume = 4,     // a restart from the checkpoint at `iteration`, same version
   kRebase = 5,     // a restart that continued above versions published after the checkpoint
+  // The retrain action swapped in a model retrained on [new_begin, new_end) as `version`
+  // (a snapshot): replay cannot cross it, the retraining ran beside the stream.
+  kRetrainSwap = 6,
 };
 
 std::string_view LineageKindName(LineageKind kind);

@@ -62,8 +62,17 @@ Result<LineageEntry> FindLineageVersion(const std::vector<LineageEntry>& log, ui
 Result<std::vector<LineageEntry>> LineageChain(const std::vector<LineageEntry>& log,
                                                uint64_t from_iteration, uint64_t to_version) {
   auto target = std::find_if(log.rbegin(), log.rend(), [&](const LineageEntry& e) {
-    return e.kind == LineageKind::kPublished && e.version == to_version;
+    return (e.kind == LineageKind::kPublished || e.kind == LineageKind::kRetrainSwap) &&
+           e.version == to_version;
   });
+  if (target != log.rend() && target->kind == LineageKind::kRetrainSwap) {
+    return FailedPrecondition("cannot replay " + V(to_version) +
+                              ": it is a retraining swap (a model retrained in the background "
+                              "on records [" +
+                              std::to_string(target->new_begin) + ", " +
+                              std::to_string(target->new_end) +
+                              ")); replay from a checkpoint after it");
+  }
   if (target == log.rend()) {
     return NotFound(V(to_version) + " was not published by an iteration this lineage records");
   }
@@ -97,6 +106,11 @@ Result<std::vector<LineageEntry>> LineageChain(const std::vector<LineageEntry>& 
             "cannot replay " + V(to_version) + ": it crosses the rebase" + where +
             " (versions published after a checkpoint by a crashed trainer were replaced by a "
             "snapshot; replay from a checkpoint after it)");
+      case LineageKind::kRetrainSwap:
+        return FailedPrecondition(
+            "cannot replay " + V(to_version) + ": it crosses the retraining swap" + where +
+            " (the retrain action swapped in a model retrained in the background; replay from "
+            "a checkpoint after it)");
       case LineageKind::kInitial:
         return FailedPrecondition(
             "cannot replay " + V(to_version) + ": the lineage starts (initial model)" + where +

@@ -89,10 +89,12 @@ int main(int argc, char** argv) {
   app.add_option("--retrain-every", options.retrain_every,
                  "Full mode: retrain from scratch every c records")
       ->capture_default_str();
-  app.add_option("--retrain-epochs", options.retrain_epochs, "Full mode: epochs per retraining")
+  app.add_option("--retrain-epochs", options.retrain_epochs,
+                 "Full mode and --drift-action retrain: epochs per retraining")
       ->capture_default_str();
   app.add_flag("--retrain-blocking", options.retrain_blocking,
-               "Full mode: pause the stream while retraining (the idealised baseline)");
+               "Full mode and --drift-action retrain: pause the stream while retraining (the "
+               "idealised baseline; reproducible runs)");
   app.add_option("--swap-deploy", swap_deploy,
                  "Full mode: how a retrained model replaces the served one: full (a snapshot) "
                  "| partial (the k coordinates with the largest DPU contribution, fine-tuned, "
@@ -108,8 +110,9 @@ int main(int argc, char** argv) {
   app.add_option("--swap-retrain-from", swap_retrain_from,
                  "Full mode: where each retraining starts: deployed (the served model's "
                  "weights; the DPU setting) | scratch (fresh weights, the thesis' full "
-                 "retraining). Default: deployed with --swap-deploy partial, scratch with full"
-                 "");
+                 "retraining). Default: deployed with --swap-deploy partial, scratch with full. "
+                 "--drift-action retrain: deployed (the live model's weights, the default) | "
+                 "scratch");
   app.add_option("--performance-trigger-margin", options.drift.performance_margin,
                  "Fire the drift action when the windowed prequential accuracy falls more than "
                  "this below its value one window earlier, e.g. 0.05 (0: off)")
@@ -143,7 +146,10 @@ int main(int argc, char** argv) {
                  "What a performance or drift trigger does: alert (log and count) | adapt "
                  "(sample history from the last --adapt-window records for the next "
                  "--adapt-records new records) | hold (stop publishing until the windowed "
-                 "accuracy is back within --hold-margin of its level before the trigger)")
+                 "accuracy is back within --hold-margin of its level before the trigger) | "
+                 "retrain (retrain from the live model on the records since the change point "
+                 "in the background; swap it in if it beats the live model on the newest "
+                 "records)")
       ->capture_default_str();
   app.add_option("--adapt-records", options.drift.adapt_records,
                  "adapt: new records trained with recent history after a trigger")
@@ -164,6 +170,16 @@ int main(int argc, char** argv) {
   app.add_option("--hold-max-records", options.drift.hold_max_records,
                  "hold: publishing resumes after this many scored records even if the "
                  "accuracy has not come back")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--retrain-min-records", options.drift.retrain_min_records,
+                 "retrain: the retraining waits until this many records arrived since the "
+                 "change point, and trains on all records since it")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--retrain-eval-records", options.drift.retrain_eval_records,
+                 "retrain: the candidate is swapped in only if it beats the live model on this "
+                 "many records scored after the retraining started")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--prequential-window", options.prequential_window,

@@ -147,6 +147,11 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
           "--drift-action hold: stops publishing each iteration, which needs --deploy and "
           "--mode proactive or online");
     }
+    if (options.drift.action == DriftAction::kRetrain && options.mode == TrainingMode::kFull) {
+      return InvalidArgument(
+          "--drift-action retrain: full mode retrains every --retrain-every records already; "
+          "use --mode proactive or online");
+    }
     if (options.drift.action == DriftAction::kAdapt && options.mode != TrainingMode::kProactive) {
       return InvalidArgument("--drift-action adapt: samples history, which needs --mode proactive");
     }
@@ -369,39 +374,6 @@ Status TrainerApp::TrainInitialModel(StopSource& stop) {
   return Checkpoint();
 }
 
-Status TrainerApp::TrainEpochs(model::Model& target, uint64_t lo, uint64_t hi, uint64_t epochs,
-                               std::mt19937_64& rng, const StopSource* stop,
-                               const std::function<void(model::Model&)>& after_step) {
-  const size_t width = store_->schema().feature_count();
-  std::vector<SequenceNumber> order;
-  order.reserve(hi - lo);
-  for (uint64_t s = lo; s < hi; ++s) order.emplace_back(s);
-  std::vector<float> features(options_.batch * width);
-  std::vector<int32_t> labels(options_.batch);
-  for (uint64_t epoch = 0; epoch < epochs; ++epoch) {
-    Shuffle(order, rng);
-    for (size_t start = 0; start < order.size(); start += options_.batch) {
-      if (stop && stop->stop_requested()) return Cancelled("stopped during training");
-      const size_t n = std::min(options_.batch, order.size() - start);
-      std::span<const SequenceNumber> seqs(order.data() + start, n);
-      Status read = store_->ReadBatch(seqs, features, labels);
-      if (read.code() == ErrorCode::kOutOfRange) {
-        // Retention evicted part of this batch while training ran (ingest far ahead of
-        // a long retraining): train on what is left, skip this batch.
-        GetLogger("trainer")->debug("batch skipped: {}", read.message());
-        continue;
-      }
-      ST_RETURN_IF_ERROR(read);
-      ST_ASSIGN_OR_RETURN(float loss,
-                          target.TrainStep(std::span<const float>(features.data(), n * width),
-                                           std::span<const int32_t>(labels.data(), n)));
-      (void)loss;
-      if (after_step) after_step(target);
-    }
-  }
-  return Status::Ok();
-}
-
 Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const int32_t> labels,
                              size_t rows, uint64_t first_seq) {
   const size_t width = store_->schema().feature_count();
@@ -410,10 +382,17 @@ Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const in
     ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i],
                                           CrossEntropy(predictions[i].probabilities, labels[i])));
     if (drift_) drift_->Observe(first_seq + i, predictions[i].label == labels[i]);
+    if (retraining_) DriftRetrainScored(first_seq + i, predictions[i].label == labels[i]);
     if (score_observer_) score_observer_(first_seq + i, predictions[i].label == labels[i]);
   }
   drift_events_.clear();
   if (drift_) drift_events_ = drift_->AfterScoring(evaluator_->Snapshot());
+  if (drift_) {
+    // Replay re-runs recorded iterations only: it never starts a retraining.
+    if (auto change = drift_->TakeRetrainRequest(); change && !replay_next_) {
+      DriftRetrainRequested(*change);
+    }
+  }
   return Status::Ok();
 }
 
@@ -422,6 +401,7 @@ Result<bool> TrainerApp::Step() {
 }
 
 Result<bool> TrainerApp::StepProactive() {
+  if (!replay_next_) ST_RETURN_IF_ERROR(DriftRetrainBeforeStep());
   const store::StoreStats stats = store_->Stats();
   uint64_t cursor = SkipBacklog(progress().cursor, stats);
   uint64_t history_begin = stats.first_seq.value();

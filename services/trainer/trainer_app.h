@@ -97,6 +97,7 @@ class TrainerApp {
   const std::optional<LineageEntry>& last_lineage() const { return last_lineage_; }
 
  private:
+  struct Retraining;  // trainer_retraining.h
   TrainerApp(TrainerOptions options, std::shared_ptr<prometheus::Registry> registry);
   Status RunLoop(StopSource& stop);
   Status TrainInitialModel(StopSource& stop);
@@ -107,8 +108,21 @@ class TrainerApp {
                      const std::function<void(model::Model&)>& after_step = {});
   Result<bool> StepProactive();
   Result<bool> StepFull();
-  void StartRetraining();
+  // Starts a retraining on [from, cursor) (from: the store's first record when nullopt),
+  // from the live model's weights when `warm`; `on_drift`: the retrain action's.
+  void StartRetraining(std::optional<uint64_t> from, bool warm, bool on_drift);
+  // Joins a finished retraining (waits for it with `wait`); full mode swaps it in.
   Status FinishRetraining(bool wait);
+  // Swaps a retrained model in through the deployer; false when it held non-finite values.
+  Result<bool> SwapInRetrained(Retraining& job);
+  // The retrain drift action (drift_retraining.cpp): before each step, finish, evaluate and
+  // swap in or reject a candidate, or start the retraining a trigger asked for.
+  Status DriftRetrainBeforeStep();
+  // After scoring: a trigger asked for a retraining from `change_point`.
+  void DriftRetrainRequested(uint64_t change_point);
+  // Each scored record: collects the candidate's evaluation records.
+  void DriftRetrainScored(uint64_t seq, bool correct);
+  Result<bool> CandidateBeatsLive(Retraining& job);
   // Scores the first `rows` records (store sequence numbers first_seq...) and feeds the
   // performance and drift triggers; the events that fired go to drift_events_.
   Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows,
@@ -164,9 +178,12 @@ class TrainerApp {
   uint64_t iterations_since_checkpoint_ = 0;
   std::atomic<bool> failed_{false};  // Run() stopped on an error
 
-  // Full mode: the retraining in flight.
-  struct Retraining;
+  // Full mode, or the retrain drift action: the retraining in flight (or, for the action,
+  // its candidate being evaluated).
   std::unique_ptr<Retraining> retraining_;
+  // The retrain action: the change point of a retraining that waits for
+  // --retrain-min-records records after it. Not checkpointed, as a retraining in flight.
+  std::optional<uint64_t> retrain_pending_;
 
   // Scratch buffers reused across iterations.
   std::vector<float> features_;

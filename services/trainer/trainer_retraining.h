@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "partial_swap.h"
 #include "streamtrain/common/stop_source.h"
@@ -14,7 +15,8 @@
 
 namespace streamtrain::trainer {
 
-// A full retraining running on its own thread over a fixed range of the store.
+// A full retraining running on its own thread over a fixed range of the store: full mode's,
+// or the retrain drift action's (on_drift), which is evaluated before it may be swapped in.
 struct TrainerApp::Retraining {
   std::thread thread;
   std::atomic<bool> done{false};
@@ -25,6 +27,16 @@ struct TrainerApp::Retraining {
   StopSource cancel;      // set by the destructor to abandon it
   // --swap-deploy partial: what to publish instead of the whole model.
   std::optional<PartialSwapResult> partial;
+
+  // The retrain action (drift_retraining.cpp); the loop thread writes these, never the
+  // retraining's thread.
+  bool on_drift = false;
+  uint64_t lo = 0;      // first record it trains on (the change point)
+  bool joined = false;  // done and joined: waiting for eval_seqs to fill
+  // The first records the live model scored from `boundary` on (the candidate never saw
+  // them), and how many of them it got right, prequentially.
+  std::vector<uint64_t> eval_seqs;
+  uint64_t live_correct = 0;
 };
 
 }  // namespace streamtrain::trainer

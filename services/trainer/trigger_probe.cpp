@@ -38,7 +38,14 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
                             "below its reference by more than the margin) or floor",
                             mode)),
       actions_(Counters(r, "streamtrain_trainer_drift_actions_total",
-                        "Actions taken on a performance or drift trigger (alert, adapt)", mode)),
+                        "Actions taken on a performance or drift trigger (alert, adapt, hold, "
+                        "retrain)",
+                        mode)),
+      retrainings_(Counters(r, "streamtrain_trainer_drift_retrainings_total",
+                            "The retrain action's retrainings by outcome: started, swapped (the "
+                            "candidate beat the live model), rejected, busy (a trigger while "
+                            "one was under way)",
+                            mode)),
       reference_(Gauges(r, "streamtrain_trainer_performance_reference_accuracy",
                         "The performance trigger's reference windowed accuracy", mode)
                      .Add({})),
@@ -66,7 +73,12 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
   // Zero series from the start, so dashboards show 0 rather than no data before the first
   // event.
   for (const char* reason : {"margin", "floor"}) performance_.Add({{"reason", reason}});
-  for (const char* action : {"alert", "adapt", "hold"}) actions_.Add({{"action", action}});
+  for (const char* action : {"alert", "adapt", "hold", "retrain"}) {
+    actions_.Add({{"action", action}});
+  }
+  for (const char* outcome : {"started", "swapped", "rejected", "busy"}) {
+    retrainings_.Add({{"outcome", outcome}});
+  }
   for (size_t i = 0; i < kTriggerKindCount; ++i) {
     triggered_[i] =
         &family.Add({{"trigger", std::string(TriggerKindName(static_cast<TriggerKind>(i)))}});
@@ -102,6 +114,10 @@ void TriggerProbe::PerformanceTriggered(const std::string& reason) {
 
 void TriggerProbe::DriftAction(const std::string& action) {
   actions_.Add({{"action", action}}).Increment();
+}
+
+void TriggerProbe::DriftRetraining(const std::string& outcome) {
+  retrainings_.Add({{"outcome", outcome}}).Increment();
 }
 
 void TriggerProbe::Iterated(TriggerKind kind, uint64_t new_records) {

@@ -34,9 +34,12 @@ class TriggerProbe {
   // Performance trigger fired; reason = margin | floor.
   void PerformanceTriggered(const std::string& reason);
   void PerformanceReference(double accuracy) { reference_.Set(accuracy); }
-  // An action ran (alert | adapt); adapt on or off.
+  // An action ran (alert | adapt | hold | retrain); adapt on or off.
   void DriftAction(const std::string& action);
   void Adapting(bool on) { adapting_.Set(on ? 1 : 0); }
+  // The retrain action: outcome = started | swapped | rejected | busy (a trigger while one
+  // was already waiting, running or being evaluated).
+  void DriftRetraining(const std::string& outcome);
 
  private:
   std::string mode_;
@@ -45,6 +48,7 @@ class TriggerProbe {
   prometheus::Family<prometheus::Counter>& detections_;
   prometheus::Family<prometheus::Counter>& performance_;
   prometheus::Family<prometheus::Counter>& actions_;
+  prometheus::Family<prometheus::Counter>& retrainings_;
   prometheus::Gauge& reference_;
   prometheus::Gauge& adapting_;
   std::array<prometheus::Counter*, kTriggerKindCount> triggered_{};
