@@ -18,7 +18,9 @@ nlohmann::json DriftJson(const DriftOptions& d) {
                       {"adapt_window", d.adapt_window},
                       {"adapt_extra_steps", d.adapt_extra_steps},
                       {"hold_margin", d.hold_margin},
-                      {"hold_max_records", d.hold_max_records}};
+                      {"hold_max_records", d.hold_max_records},
+                      {"retrain_min_records", d.retrain_min_records},
+                      {"retrain_eval_records", d.retrain_eval_records}};
   if (d.detector) {
     const drift::DetectorOptions& x = *d.detector;
     j["detector"] = {{"kind", drift::DetectorKindName(x.kind)},
@@ -47,6 +49,8 @@ Status ApplyDriftJson(const nlohmann::json& j, DriftOptions& d) {
   d.adapt_extra_steps = j.at("adapt_extra_steps").get<uint64_t>();
   d.hold_margin = j.at("hold_margin").get<double>();
   d.hold_max_records = j.at("hold_max_records").get<uint64_t>();
+  d.retrain_min_records = j.at("retrain_min_records").get<uint64_t>();
+  d.retrain_eval_records = j.at("retrain_eval_records").get<uint64_t>();
   d.detector.reset();
   if (j.contains("detector")) {
     const auto& x = j.at("detector");
