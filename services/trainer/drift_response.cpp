@@ -9,7 +9,8 @@
 namespace streamtrain::trainer {
 namespace {
 
-constexpr uint32_t kStateVersion = 1;
+// 2 added the features detector's bytes at the end; 1 still loads.
+constexpr uint32_t kStateVersion = 2;
 
 // Little helpers for the state bytes: fixed-size values, then length-prefixed strings.
 template <typename T>
@@ -90,8 +91,23 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
   std::unique_ptr<DriftResponse> response(new DriftResponse(options, window, probe));
   if (options.detector) {
     ST_ASSIGN_OR_RETURN(response->detector_, drift::DriftDetector::Create(*options.detector));
-    if (probe)
-      probe->DetectorConfigured(std::string(drift::DetectorKindName(options.detector->kind)));
+    if (probe) {
+      probe->DetectorConfigured(std::string(drift::DetectorKindName(options.detector->kind)),
+                                "error");
+    }
+  }
+  if (options.on_features) {
+    if (!options.detector || options.detector->kind == drift::DetectorKind::kDdm) {
+      return InvalidArgument(
+          "--drift-on-features: needs --drift-detector adwin or page-hinkley (its kind and "
+          "options are used; DDM takes only 0/1 errors)");
+    }
+    ST_ASSIGN_OR_RETURN(response->features_detector_,
+                        drift::DriftDetector::Create(*options.detector));
+    if (probe) {
+      probe->DetectorConfigured(std::string(drift::DetectorKindName(options.detector->kind)),
+                                "features");
+    }
   }
   if (options.action == DriftAction::kAdapt) {
     if (options.adapt_records == 0) return InvalidArgument("--adapt-records: must be >= 1");
@@ -122,7 +138,7 @@ void DriftResponse::Observe(uint64_t seq, bool correct) {
   const double error_before = detector_->statistic();
   const drift::DetectorUpdate update = detector_->Update(correct ? 0.0 : 1.0);
   const std::string name(drift::DetectorKindName(detector_->kind()));
-  if (update.warning && probe_) probe_->DriftWarning(name);
+  if (update.warning && probe_) probe_->DriftWarning(name, "error");
   // ADWIN is two-sided: it also cuts when the error rate fell (the model learning, a concept
   // getting easier). Right after a cut its statistic is the error rate of the part it kept;
   // when that is not above the whole window's before the cut, there is nothing to act on.
@@ -140,7 +156,7 @@ void DriftResponse::Observe(uint64_t seq, bool correct) {
     GetLogger("trainer")->warn(
         "drift detected by {} on the prequential error at record {} ({} detections so far)", name,
         seq, detector_->detections());
-    if (probe_) probe_->DriftDetected(name);
+    if (probe_) probe_->DriftDetected(name, "error");
     pending_ += (pending_.empty() ? "" : ",") + ("drift:" + name);
     // ADWIN's window after the cut holds the inputs it judged to be from the new rate; the
     // others only say that the rate went up by now.
@@ -149,6 +165,21 @@ void DriftResponse::Observe(uint64_t seq, bool correct) {
                               : 1;
     ChangeAt(seq + 1 - kept);
   }
+}
+
+void DriftResponse::ObserveFeatures(uint64_t seq, double summary) {
+  if (!features_detector_) return;
+  if (!features_detector_->Update(summary).drift) return;
+  const std::string name(drift::DetectorKindName(features_detector_->kind()));
+  GetLogger("trainer")->warn(
+      "drift detected by {} on the input features at record {} ({} detections so far)", name, seq,
+      features_detector_->detections());
+  if (probe_) probe_->DriftDetected(name, "features");
+  pending_ += (pending_.empty() ? "" : ",") + ("features:" + name);
+  const uint64_t kept = features_detector_->kind() == drift::DetectorKind::kAdwin
+                            ? std::min<uint64_t>(features_detector_->window_size(), seq + 1)
+                            : 1;
+  ChangeAt(seq + 1 - kept);
 }
 
 void DriftResponse::Performance(const training::PrequentialSnapshot& s) {
@@ -230,8 +261,13 @@ std::string DriftResponse::AfterScoring(const training::PrequentialSnapshot& sna
   Performance(snapshot);
   CheckHold(snapshot);
   if (detector_ && probe_) {
-    probe_->DriftStatistic(std::string(drift::DetectorKindName(detector_->kind())),
+    probe_->DriftStatistic(std::string(drift::DetectorKindName(detector_->kind())), "error",
                            detector_->statistic(), detector_->window_size());
+  }
+  if (features_detector_ && probe_) {
+    probe_->DriftStatistic(std::string(drift::DetectorKindName(features_detector_->kind())),
+                           "features", features_detector_->statistic(),
+                           features_detector_->window_size());
   }
   std::string fired;
   fired.swap(pending_);
@@ -313,6 +349,7 @@ std::string DriftResponse::SerializeState() const {
   Put(out, boundary_at_);
   PutBytes(out, detector_ ? detector_->SerializeState() : std::string());
   PutBytes(out, adapt_planner_ ? adapt_planner_->sampler()->SerializeState() : std::string());
+  PutBytes(out, features_detector_ ? features_detector_->SerializeState() : std::string());
   return out;
 }
 
@@ -323,9 +360,9 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
   uint8_t has_reference = 0, margin_low = 0, floor_low = 0, hold = 0;
   double reference = 0, hold_reference = 0, boundary_accuracy = 0;
   uint64_t reference_at = 0, low_since = 0, adapt_left = 0, hold_since = 0, boundary_at = 0;
-  std::string_view detector, sampler;
+  std::string_view detector, sampler, features;
   if (!Get(bytes, &version)) return corrupt();
-  if (version != kStateVersion) {
+  if (version != 1 && version != kStateVersion) {
     return Corrupt("checkpoint: trigger state version " + std::to_string(version) +
                    " is not known here");
   }
@@ -333,7 +370,8 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
       !Get(bytes, &margin_low) || !Get(bytes, &low_since) || !Get(bytes, &floor_low) ||
       !Get(bytes, &adapt_left) || !Get(bytes, &hold) || !Get(bytes, &hold_reference) ||
       !Get(bytes, &hold_since) || !Get(bytes, &boundary_accuracy) || !Get(bytes, &boundary_at) ||
-      !GetBytes(bytes, &detector) || !GetBytes(bytes, &sampler) || !bytes.empty()) {
+      !GetBytes(bytes, &detector) || !GetBytes(bytes, &sampler) ||
+      (version >= 2 && !GetBytes(bytes, &features)) || !bytes.empty()) {
     return corrupt();
   }
   // A detector saved under other options (or none) starts fresh: the run's options decide.
@@ -343,6 +381,17 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
       GetLogger("trainer")->warn(
           "checkpoint: the drift detector's state is for other options "
           "({}); it starts fresh",
+          restored.message());
+    } else {
+      ST_RETURN_IF_ERROR(restored);
+    }
+  }
+  if (features_detector_ && !features.empty()) {
+    Status restored = features_detector_->RestoreState(features);
+    if (restored.code() == ErrorCode::kInvalidArgument) {
+      GetLogger("trainer")->warn(
+          "checkpoint: the features drift detector's state is for other options ({}); it "
+          "starts fresh",
           restored.message());
     } else {
       ST_RETURN_IF_ERROR(restored);

@@ -65,6 +65,11 @@ struct DriftOptions {
   // The detector on the prequential error stream (--drift-detector adwin|page-hinkley|ddm and
   // its parameters). nullopt: off. Default: off.
   std::optional<drift::DetectorOptions> detector;
+  // A second detector, of the same kind and options as `detector` (adwin or page-hinkley),
+  // on a summary of each scored record's input: the logistic of the mean of its features as
+  // the model sees them (x * feature_scale + feature_shift), in (0, 1). It finds a shift of
+  // the inputs before (or without) the error rate moving. Default: off.
+  bool on_features = false;
   // Fire when the windowed prequential accuracy is more than this below its value one
   // window earlier, in accuracy units (0.05 = 5 points), [0, 1]. 0: off. Default: 0.
   double performance_margin = 0;
@@ -109,6 +114,9 @@ class DriftResponse {
 
   // One scored record: `seq` its store sequence number, `correct` the prequential outcome.
   void Observe(uint64_t seq, bool correct);
+  // on_features: the same record's input summary, in (0, 1) (see DriftOptions).
+  void ObserveFeatures(uint64_t seq, double summary);
+  bool watches_features() const { return features_detector_ != nullptr; }
   // After an iteration's records were scored: checks the performance triggers and acts on
   // whatever fired since the last call. Returns the events that fired, for lineage
   // ("drift:adwin", "performance:margin", "performance:floor", comma-separated), or "".
@@ -125,10 +133,12 @@ class DriftResponse {
   // the same iteration.
   std::optional<uint64_t> TakeRetrainRequest() { return std::exchange(retrain_request_, {}); }
 
-  // Detector, performance references, adapt count and sampler: a restart continues exactly.
+  // Detectors, performance references, adapt count and sampler: a restart continues
+  // exactly.
   std::string SerializeState() const;
   // kCorrupt for damaged bytes; kInvalidArgument for a state of other options (another
-  // detector). An empty state (a checkpoint from before triggers) starts fresh.
+  // detector). An empty state (a checkpoint from before triggers) starts fresh; a state
+  // from before --drift-on-features (version 1) starts the features detector fresh.
   Status RestoreState(std::string_view bytes);
 
   const DriftOptions& options() const { return options_; }
@@ -148,8 +158,9 @@ class DriftResponse {
   uint64_t window_;
   TriggerProbe* probe_;
   std::unique_ptr<drift::DriftDetector> detector_;
-  std::unique_ptr<training::BatchPlanner> adapt_planner_;  // adapt only
-  std::string pending_;                                    // events since the last AfterScoring
+  std::unique_ptr<drift::DriftDetector> features_detector_;  // on_features only
+  std::unique_ptr<training::BatchPlanner> adapt_planner_;    // adapt only
+  std::string pending_;                                      // events since the last AfterScoring
   // retrain: the earliest change point of the events in pending_, and the one handed on.
   std::optional<uint64_t> pending_change_;
   std::optional<uint64_t> retrain_request_;

@@ -20,7 +20,8 @@ nlohmann::json DriftJson(const DriftOptions& d) {
                       {"hold_margin", d.hold_margin},
                       {"hold_max_records", d.hold_max_records},
                       {"retrain_min_records", d.retrain_min_records},
-                      {"retrain_eval_records", d.retrain_eval_records}};
+                      {"retrain_eval_records", d.retrain_eval_records},
+                      {"on_features", d.on_features}};
   if (d.detector) {
     const drift::DetectorOptions& x = *d.detector;
     j["detector"] = {{"kind", drift::DetectorKindName(x.kind)},
@@ -51,6 +52,7 @@ Status ApplyDriftJson(const nlohmann::json& j, DriftOptions& d) {
   d.hold_max_records = j.at("hold_max_records").get<uint64_t>();
   d.retrain_min_records = j.at("retrain_min_records").get<uint64_t>();
   d.retrain_eval_records = j.at("retrain_eval_records").get<uint64_t>();
+  d.on_features = j.at("on_features").get<bool>();
   d.detector.reset();
   if (j.contains("detector")) {
     const auto& x = j.at("detector");

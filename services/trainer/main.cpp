@@ -127,6 +127,11 @@ int main(int argc, char** argv) {
                  "off | adwin | page-hinkley | ddm: a drift detector on the prequential 0/1 "
                  "error of every scored record; a detection fires the drift action")
       ->capture_default_str();
+  app.add_flag("--drift-on-features", options.drift.on_features,
+               "A second detector, of --drift-detector's kind and options (adwin or "
+               "page-hinkley), on each scored record's mean feature as the model sees it "
+               "(after --feature-scale/--feature-shift, squashed into (0, 1)); a detection "
+               "fires the drift action");
   app.add_option("--adwin-delta", detector.adwin_delta,
                  "ADWIN's confidence delta (smaller: fewer false alarms, later detections)")
       ->capture_default_str();

@@ -374,6 +374,16 @@ Status TrainerApp::TrainInitialModel(StopSource& stop) {
   return Checkpoint();
 }
 
+double TrainerApp::FeatureSummary(std::span<const float> row) const {
+  // The mean as the model sees it (the transform is affine), then squashed into (0, 1),
+  // where ADWIN's and Page-Hinkley's parameters are set.
+  double sum = 0;
+  for (float x : row) sum += x;
+  const model::ModelOptions& m = model_->options();
+  const double mean = row.empty() ? 0 : sum / static_cast<double>(row.size());
+  return 1.0 / (1.0 + std::exp(-(mean * m.feature_scale + m.feature_shift)));
+}
+
 Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const int32_t> labels,
                              size_t rows, uint64_t first_seq) {
   const size_t width = store_->schema().feature_count();
@@ -382,6 +392,9 @@ Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const in
     ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i],
                                           CrossEntropy(predictions[i].probabilities, labels[i])));
     if (drift_) drift_->Observe(first_seq + i, predictions[i].label == labels[i]);
+    if (drift_ && drift_->watches_features()) {
+      drift_->ObserveFeatures(first_seq + i, FeatureSummary(features.subspan(i * width, width)));
+    }
     if (retraining_) DriftRetrainScored(first_seq + i, predictions[i].label == labels[i]);
     if (score_observer_) score_observer_(first_seq + i, predictions[i].label == labels[i]);
   }

@@ -127,6 +127,8 @@ class TrainerApp {
   // performance and drift triggers; the events that fired go to drift_events_.
   Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows,
                    uint64_t first_seq);
+  // --drift-on-features: one record's input summary, in (0, 1) (drift_response.h).
+  double FeatureSummary(std::span<const float> row) const;
   Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
   Status Health() const;
   void PublishProgress();

@@ -20,19 +20,20 @@ prometheus::Family<prometheus::Counter>& Counters(prometheus::Registry& r, const
 TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
     : mode_(mode),
       statistic_(Gauges(r, "streamtrain_trainer_drift_statistic",
-                        "The drift detector's statistic on the prequential error stream: ADWIN "
-                        "the window's error rate, Page-Hinkley the test statistic, DDM p + s",
+                        "The drift detector's statistic on its input (input=error: the "
+                        "prequential error; features: the input summary): ADWIN the window's "
+                        "mean, Page-Hinkley the test statistic, DDM p + s",
                         mode)),
       detector_window_(Gauges(r, "streamtrain_trainer_drift_window_records",
                               "Records the drift detector's statistic covers (ADWIN: its "
                               "window; Page-Hinkley, DDM: since its last restart)",
                               mode)),
-      detections_(
-          Counters(r, "streamtrain_trainer_drift_detections_total",
-                   "Drift detector signals on the prequential error stream: "
-                   "signal=drift (the error rate rose: acted on), warning (DDM's warning level) or "
-                   "improvement (ADWIN cut because the error rate fell: not acted on)",
-                   mode)),
+      detections_(Counters(r, "streamtrain_trainer_drift_detections_total",
+                           "Drift detector signals, input=error (the prequential error) or "
+                           "features (--drift-on-features): signal=drift (acted on), warning "
+                           "(DDM's warning level) or improvement (ADWIN cut because the error "
+                           "rate fell: not acted on)",
+                           mode)),
       performance_(Counters(r, "streamtrain_trainer_performance_triggers_total",
                             "Performance trigger firings: reason=margin (windowed accuracy "
                             "below its reference by more than the margin) or floor",
@@ -85,27 +86,29 @@ TriggerProbe::TriggerProbe(prometheus::Registry& r, const std::string& mode)
   }
 }
 
-void TriggerProbe::DriftStatistic(const std::string& detector, double statistic, uint64_t window) {
-  statistic_.Add({{"detector", detector}}).Set(statistic);
-  detector_window_.Add({{"detector", detector}}).Set(static_cast<double>(window));
+void TriggerProbe::DriftStatistic(const std::string& detector, const std::string& input,
+                                  double statistic, uint64_t window) {
+  statistic_.Add({{"detector", detector}, {"input", input}}).Set(statistic);
+  detector_window_.Add({{"detector", detector}, {"input", input}}).Set(static_cast<double>(window));
 }
 
-void TriggerProbe::DetectorConfigured(const std::string& detector) {
-  DriftStatistic(detector, 0, 0);
-  detections_.Add({{"detector", detector}, {"signal", "drift"}});
-  detections_.Add({{"detector", detector}, {"signal", "warning"}});
+void TriggerProbe::DetectorConfigured(const std::string& detector, const std::string& input) {
+  DriftStatistic(detector, input, 0, 0);
+  detections_.Add({{"detector", detector}, {"input", input}, {"signal", "drift"}});
+  detections_.Add({{"detector", detector}, {"input", input}, {"signal", "warning"}});
 }
 
-void TriggerProbe::DriftDetected(const std::string& detector) {
-  detections_.Add({{"detector", detector}, {"signal", "drift"}}).Increment();
+void TriggerProbe::DriftDetected(const std::string& detector, const std::string& input) {
+  detections_.Add({{"detector", detector}, {"input", input}, {"signal", "drift"}}).Increment();
 }
 
 void TriggerProbe::DriftImprovement(const std::string& detector) {
-  detections_.Add({{"detector", detector}, {"signal", "improvement"}}).Increment();
+  detections_.Add({{"detector", detector}, {"input", "error"}, {"signal", "improvement"}})
+      .Increment();
 }
 
-void TriggerProbe::DriftWarning(const std::string& detector) {
-  detections_.Add({{"detector", detector}, {"signal", "warning"}}).Increment();
+void TriggerProbe::DriftWarning(const std::string& detector, const std::string& input) {
+  detections_.Add({{"detector", detector}, {"input", input}, {"signal", "warning"}}).Increment();
 }
 
 void TriggerProbe::PerformanceTriggered(const std::string& reason) {

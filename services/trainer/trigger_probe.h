@@ -23,12 +23,14 @@ class TriggerProbe {
   // One iteration ran because of `kind` on `new_records` new records.
   void Iterated(TriggerKind kind, uint64_t new_records);
 
-  // Drift detectors (labels: detector = adwin | page-hinkley | ddm). DetectorConfigured
-  // creates its series at zero.
-  void DetectorConfigured(const std::string& detector);
-  void DriftStatistic(const std::string& detector, double statistic, uint64_t window);
-  void DriftDetected(const std::string& detector);
-  void DriftWarning(const std::string& detector);
+  // Drift detectors (labels: detector = adwin | page-hinkley | ddm; input = error (the
+  // prequential error) | features (--drift-on-features)). DetectorConfigured creates its
+  // series at zero.
+  void DetectorConfigured(const std::string& detector, const std::string& input);
+  void DriftStatistic(const std::string& detector, const std::string& input, double statistic,
+                      uint64_t window);
+  void DriftDetected(const std::string& detector, const std::string& input);
+  void DriftWarning(const std::string& detector, const std::string& input);
   // ADWIN cut its window because the error rate fell: counted, not acted on.
   void DriftImprovement(const std::string& detector);
   // Performance trigger fired; reason = margin | floor.

@@ -130,7 +130,18 @@ TEST_CASE("retrain: a better candidate is swapped in; replicas match; replay ref
   std::filesystem::create_directories(early);
   std::filesystem::copy_file(training::TrainerCheckpoint::FileIn(options.checkpoint_dir),
                              training::TrainerCheckpoint::FileIn(early));
-  RunAll(*app);
+  // The checkpoint the swap writes, kept before later ones replace it.
+  const auto after = dir / "after";
+  while (true) {
+    auto stepped = app->Step();
+    REQUIRE(stepped.ok());
+    if (!*stepped) break;
+    if (app->progress().retrains == 1 && !std::filesystem::exists(after)) {
+      std::filesystem::create_directories(after);
+      std::filesystem::copy_file(training::TrainerCheckpoint::FileIn(options.checkpoint_dir),
+                                 training::TrainerCheckpoint::FileIn(after));
+    }
+  }
   REQUIRE(app->FlushDeployment().ok());
 
   CHECK(CounterValue(*registry, "streamtrain_trainer_drift_actions_total", "action", "retrain") >=
@@ -178,6 +189,19 @@ TEST_CASE("retrain: a better candidate is swapped in; replicas match; replay ref
     CHECK(outcome.status().message().find("version " + std::to_string(swap.version)) !=
           std::string::npos);
   }
+  // From the checkpoint written at the swap, replay works again, bit for bit.
+  auto at_swap = training::TrainerCheckpoint::Read(after);
+  REQUIRE(at_swap.ok());
+  REQUIRE(at_swap->version == swap.version);
+  auto outcome = ReplayToVersion({.from_checkpoint = after,
+                                  .lineage_dir = options.checkpoint_dir,
+                                  .to_version = swap.version + 50,
+                                  .shared_store = store});
+  INFO(outcome.status().ToString());
+  REQUIRE(outcome.ok());
+  INFO(outcome->mismatch);
+  CHECK(outcome->matches);
+  CHECK(outcome->iterations == 50);
 }
 
 TEST_CASE("retrain: a candidate that is not better is rejected and nothing is swapped",

@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <random>
 
 #include "../support/temp_dir.h"
@@ -409,6 +410,98 @@ TEST_CASE("adapt's extra steps change the model only while adapting", "[triggers
     // Equal up to the first adapting iteration, different from it on.
     CHECK((plain->model().GetParameters() == extra->model().GetParameters()) == !adapted);
   }
+}
+
+namespace {
+
+// Hyperplane records whose features all move up by 0.5 from kDriftAt on (the labels stay
+// those of the unshifted features): the inputs change, whatever the error rate does.
+std::shared_ptr<store::HistoricalStore> FeatureShiftStore(const TempDir& dir) {
+  store::StoreOptions so{.path = dir / "store"};
+  so.schema.input_shape = {10};
+  so.schema.num_classes = 2;
+  auto store = store::HistoricalStore::Open(so);
+  REQUIRE(store.ok());
+  auto source =
+      dataset::OpenSource({.spec = "hyperplane:seed=5,noise=0.02,drift=0", .limit = kRecords});
+  REQUIRE(source.ok());
+  std::vector<store::PendingRecord> batch;
+  for (uint64_t i = 0; i < kRecords; ++i) {
+    auto record = (*source)->Next();
+    REQUIRE(record);
+    if (i >= kDriftAt) {
+      for (float& x : record->features) x += 0.5f;
+    }
+    store::PendingRecord pending;
+    pending.origin.topic = "records";
+    pending.origin.offset = Offset(static_cast<int64_t>(i));
+    pending.encoded = schema::EncodeBinaryRecord(*record);
+    batch.push_back(std::move(pending));
+  }
+  REQUIRE((*store)->Append(batch).ok());
+  return std::shared_ptr<store::HistoricalStore>(std::move(store).value());
+}
+
+}  // namespace
+
+TEST_CASE("--drift-on-features finds a shift of the inputs, none before it", "[triggers]") {
+  TempDir dir;
+  auto store = FeatureShiftStore(dir);
+  auto options = Options(dir, "ckpt");
+  options.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+  options.drift.on_features = true;
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto app = StartTrainer(options, store, registry);
+  const auto all = RunAll(*app);
+  const auto fired = With(all, "features:adwin");
+  REQUIRE_FALSE(fired.empty());
+  CHECK(fired.front().new_end > kDriftAt);
+  // The mean feature moves by about five of its standard deviations: found within a few
+  // ADWIN checks.
+  CHECK(fired.front().new_begin < kDriftAt + 200);
+  double features = 0;
+  for (const auto& family : registry->Collect()) {
+    if (family.name != "streamtrain_trainer_drift_detections_total") continue;
+    for (const auto& m : family.metric) {
+      bool input = false, drift = false;
+      for (const auto& l : m.label) {
+        input = input || (l.name == "input" && l.value == "features");
+        drift = drift || (l.name == "signal" && l.value == "drift");
+      }
+      if (input && drift) features += m.counter.value;
+    }
+  }
+  CHECK(features >= 1);
+}
+
+TEST_CASE("--drift-on-features: DDM or no detector is rejected; a state from before it loads",
+          "[triggers]") {
+  DriftOptions options{.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kDdm},
+                       .on_features = true};
+  auto ddm = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
+  REQUIRE_FALSE(ddm.ok());
+  CHECK(ddm.status().message().find("--drift-on-features") != std::string::npos);
+  options.detector.reset();
+  CHECK_FALSE(DriftResponse::Create(options, 200, 4, 16, 1, nullptr).ok());
+
+  // Version 1 of the state: the same fields without the features detector's bytes.
+  options.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+  options.on_features = false;
+  auto before = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
+  REQUIRE(before.ok());
+  for (int i = 0; i < 100; ++i) (*before)->Observe(i, i % 7 != 0);
+  std::string v1 = (*before)->SerializeState();
+  REQUIRE(v1.size() > 12);
+  v1.resize(v1.size() - sizeof(uint64_t));  // the empty features bytes' length
+  const uint32_t one = 1;
+  std::memcpy(v1.data(), &one, sizeof one);
+  options.on_features = true;
+  auto after = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
+  REQUIRE(after.ok());
+  Status restored = (*after)->RestoreState(v1);
+  INFO(restored.ToString());
+  CHECK(restored.ok());
+  CHECK((*after)->watches_features());
 }
 
 }  // namespace streamtrain::trainer
