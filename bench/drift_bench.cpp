@@ -36,7 +36,6 @@
 #include "streamtrain/dataset/open_source.h"
 #include "streamtrain/drift/drift_detector.h"
 #include "streamtrain/kafka/mock_cluster.h"
-#include "streamtrain/schema/record_codec.h"
 #include "streamtrain/store/historical_store.h"
 #include "support/fashion_mnist.h"
 #include "support/report.h"
@@ -121,24 +120,7 @@ Result<std::shared_ptr<store::HistoricalStore>> LoadStream(const DriftStream& s,
   dataset::SourceOptions so{.spec = s.spec, .limit = s.initial + s.stream};
   if (s.spec == "fashion-mnist") so.shuffle_seed = 1;
   if (!s.drift.empty()) so.drift = s.drift;
-  ST_ASSIGN_OR_RETURN(auto source, dataset::OpenSource(so));
-  ST_ASSIGN_OR_RETURN(auto opened, store::HistoricalStore::Open(
-                                       {.path = path, .schema = source->schema(), .sync = false}));
-  std::shared_ptr<store::HistoricalStore> store = std::move(opened);
-  std::vector<store::PendingRecord> batch;
-  uint64_t loaded = 0;
-  while (auto record = source->Next()) {
-    store::PendingRecord pending;
-    pending.origin = {"bench", PartitionId(0), Offset(static_cast<int64_t>(loaded++))};
-    pending.encoded = schema::EncodeBinaryRecord(*record);
-    batch.push_back(std::move(pending));
-    if (batch.size() == 2000) {
-      ST_RETURN_IF_ERROR(store->Append(batch).status());
-      batch.clear();
-    }
-  }
-  if (!batch.empty()) ST_RETURN_IF_ERROR(store->Append(batch).status());
-  return store;
+  return LoadSourceStore(path, so);
 }
 
 // Sum of a counter family's series; with `label`, only those with that label=value.

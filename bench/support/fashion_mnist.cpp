@@ -16,11 +16,9 @@ constexpr size_t kTestBatch = 1000;
 
 }  // namespace
 
-Result<std::shared_ptr<store::HistoricalStore>> LoadTrainingStore(const std::filesystem::path& path,
-                                                                  uint64_t initial,
-                                                                  uint64_t stream) {
-  const uint64_t total = initial + stream;
-  ST_ASSIGN_OR_RETURN(auto source, dataset::OpenSource({.spec = "fashion-mnist", .limit = total}));
+Result<std::shared_ptr<store::HistoricalStore>> LoadSourceStore(
+    const std::filesystem::path& path, const dataset::SourceOptions& options) {
+  ST_ASSIGN_OR_RETURN(auto source, dataset::OpenSource(options));
   ST_ASSIGN_OR_RETURN(auto opened, store::HistoricalStore::Open(
                                        {.path = path, .schema = source->schema(), .sync = false}));
   std::shared_ptr<store::HistoricalStore> store = std::move(opened);
@@ -37,6 +35,14 @@ Result<std::shared_ptr<store::HistoricalStore>> LoadTrainingStore(const std::fil
     }
   }
   if (!batch.empty()) ST_RETURN_IF_ERROR(store->Append(batch).status());
+  return store;
+}
+
+Result<std::shared_ptr<store::HistoricalStore>> LoadTrainingStore(const std::filesystem::path& path,
+                                                                  uint64_t initial,
+                                                                  uint64_t stream) {
+  const uint64_t total = initial + stream;
+  ST_ASSIGN_OR_RETURN(auto store, LoadSourceStore(path, {.spec = "fashion-mnist", .limit = total}));
   if (store->Stats().records != total) {
     return FailedPrecondition(fmt::format(
         "fashion-mnist holds {} training records, the protocol needs {} (initial {} + stream {})",

@@ -1,4 +1,5 @@
-// The thesis protocol's data, shared by the training and deployment benchmarks: Fashion-MNIST
+// The thesis protocol's data, shared by the training and deployment benchmarks (and a store
+// of any dataset spec, for the drift benchmark): Fashion-MNIST
 // training records in file order in an LMDB historical store, the test split in memory, and
 // the pixel standardisation every benchmark model uses.
 #pragma once
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "streamtrain/common/status.h"
+#include "streamtrain/dataset/open_source.h"
 #include "streamtrain/model/model.h"
 #include "streamtrain/store/historical_store.h"
 
@@ -28,6 +30,10 @@ struct TestSet {
   std::vector<int32_t> labels;
 };
 
+// A new store at `path` (no fsync) holding every record of the source `options` describes,
+// origin offsets 0, 1, ...
+Result<std::shared_ptr<store::HistoricalStore>> LoadSourceStore(
+    const std::filesystem::path& path, const dataset::SourceOptions& options);
 // A new store at `path` (no fsync) holding the first `initial + stream` training records in
 // file order, origin offsets 0, 1, ...; FailedPrecondition when the dataset holds fewer.
 Result<std::shared_ptr<store::HistoricalStore>> LoadTrainingStore(const std::filesystem::path& path,

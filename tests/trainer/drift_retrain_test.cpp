@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
 #include "lineage_log.h"
@@ -28,27 +29,8 @@ constexpr uint64_t kDriftAt = 1500;  // the labels swap from this record on
 constexpr uint64_t kRecords = 3000;
 
 std::shared_ptr<store::HistoricalStore> DriftStore(const TempDir& dir) {
-  store::StoreOptions so{.path = dir / "store"};
-  so.schema.input_shape = {10};
-  so.schema.num_classes = 2;
-  auto store = store::HistoricalStore::Open(so);
-  REQUIRE(store.ok());
-  auto source = dataset::OpenSource({.spec = "hyperplane:seed=5,noise=0.02,drift=0",
-                                     .limit = kRecords,
-                                     .drift = "permute-labels@" + std::to_string(kDriftAt)});
-  REQUIRE(source.ok());
-  std::vector<store::PendingRecord> batch;
-  for (uint64_t i = 0; i < kRecords; ++i) {
-    auto record = (*source)->Next();
-    REQUIRE(record);
-    store::PendingRecord pending;
-    pending.origin.topic = "records";
-    pending.origin.offset = Offset(static_cast<int64_t>(i));
-    pending.encoded = schema::EncodeBinaryRecord(*record);
-    batch.push_back(std::move(pending));
-  }
-  REQUIRE((*store)->Append(batch).ok());
-  return std::shared_ptr<store::HistoricalStore>(std::move(store).value());
+  return testing::HyperplaneStore(dir / "store", kRecords, "hyperplane:seed=5,noise=0.02,drift=0",
+                                  "permute-labels@" + std::to_string(kDriftAt));
 }
 
 // ADWIN on the prequential error, the retrain action, deployment to the mock cluster.
