@@ -56,7 +56,8 @@ constexpr double kDeltaRatio = 0.01;   // k / N of the published deltas
 struct BenchOptions {
   std::vector<std::string> streams = {"fashion-mnist-permute", "fashion-mnist-recurring",
                                       "hyperplane-abrupt", "hyperplane-gradual"};
-  std::vector<std::string> configs = {"volume", "adapt", "hold", "retrain"};
+  std::vector<std::string> configs = {"volume",  "adapt",        "hold",
+                                      "retrain", "adapt-forget", "retrain-forget"};
   double scale = 1.0;  // multiplies every stream's lengths (a quicker run: 0.5)
   uint64_t seed = 1;
   std::string python;  // with River installed; "" = bench/.venv/bin/python3 if present
@@ -140,28 +141,32 @@ double CounterSum(prometheus::Registry& registry, const std::string& name,
   return sum;
 }
 
-// The trainer options a configuration changes.
+// The trainer options a configuration changes: volume, or ADWIN with an action (adapt, hold,
+// retrain), with "-forget" for --forget-before-drift.
 Status ApplyConfig(const std::string& config, trainer::TrainerOptions& o) {
   if (config == "volume") return Status::Ok();
+  std::string action = config;
+  constexpr std::string_view kForget = "-forget";
+  if (action.size() > kForget.size() && action.ends_with(kForget)) {
+    action.resize(action.size() - kForget.size());
+    o.drift.forget_before_change = true;
+  }
   o.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
-  if (config == "adapt") {
+  if (action == "adapt") {
     o.drift.action = trainer::DriftAction::kAdapt;
-    return Status::Ok();
-  }
-  if (config == "hold") {
+  } else if (action == "hold" && !o.drift.forget_before_change) {
     o.drift.action = trainer::DriftAction::kHold;
-    return Status::Ok();
-  }
-  if (config == "retrain") {
+  } else if (action == "retrain") {
     // Blocking, so that the benchmark is reproducible: the stream waits for the retraining,
     // as if it took no time (full mode's idealised baseline, --retrain-blocking).
     o.drift.action = trainer::DriftAction::kRetrain;
     o.retrain_blocking = true;
     o.retrain_epochs = 3;
-    return Status::Ok();
+  } else {
+    return InvalidArgument("--configs: unknown configuration '" + config +
+                           "' (volume, adapt, hold, retrain, adapt-forget, retrain-forget)");
   }
-  return InvalidArgument("--configs: unknown configuration '" + config +
-                         "' (volume, adapt, hold, retrain)");
+  return Status::Ok();
 }
 
 Result<DriftRun> RunConfig(const DriftStream& s, const std::string& config,
@@ -375,7 +380,9 @@ Status Run(BenchOptions options) {
       "records); `retrain` with `--drift-action retrain --retrain-blocking --retrain-epochs 3` "
       "(a retraining from the live model over the records since the change point, swapped "
       "in when it beats the live model on the next 500 records; blocking, so the run is "
-      "reproducible and the retraining takes no stream time). Each "
+      "reproducible and the retraining takes no stream time); `-forget` adds "
+      "`--forget-before-drift on` (from a trigger on, history only from the change point). "
+      "Each "
       "streamed record's prequential outcome comes from the trainer (a score observer), so "
       "the accuracies are exactly what the trainer scored. Window before change: the "
       "accuracy over the {} records before the first change. Records to 95%: records after "
@@ -414,7 +421,8 @@ int main(int argc, char** argv) {
                  "hyperplane-gradual")
       ->delimiter(',')
       ->capture_default_str();
-  app.add_option("--configs", options.configs, "volume, adapt, hold, retrain")
+  app.add_option("--configs", options.configs,
+                 "volume, adapt, hold, retrain, adapt-forget, retrain-forget")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--scale", options.scale, "Multiplies every stream's lengths")

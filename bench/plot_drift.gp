@@ -6,7 +6,7 @@
 if (!exists("curves")) curves = 'bench/results/drift_curves.csv'
 if (!exists("png")) png = 'bench/results/drift.png'
 if (!exists("streams")) streams = 'fashion-mnist-permute fashion-mnist-recurring hyperplane-abrupt hyperplane-gradual'
-if (!exists("configs")) configs = 'volume adapt retrain'
+if (!exists("configs")) configs = 'volume adapt hold retrain adapt-forget retrain-forget'
 
 set terminal pngcairo size 1400,900 font ',10'
 set output png
@@ -17,7 +17,8 @@ set xlabel 'streamed record'
 set ylabel 'windowed prequential accuracy'
 set yrange [0:1]
 
-colour(c) = c eq 'volume' ? '#000000' : c eq 'adapt' ? '#d95f02' : c eq 'retrain' ? '#1b9e77' : '#7570b3'
+colour(c) = c eq 'volume' ? '#000000' : c eq 'adapt' ? '#d95f02' : c eq 'hold' ? '#7570b3' : \
+  c eq 'retrain' ? '#1b9e77' : c eq 'adapt-forget' ? '#e7298a' : '#66a61e'
 only(s, c) = (strcol(1) eq s && strcol(2) eq c) ? column(4) : NaN
 
 n = words(streams)

@@ -10,7 +10,7 @@ namespace streamtrain::trainer {
 namespace {
 
 // 2 added the features detector's bytes at the end; 1 still loads.
-constexpr uint32_t kStateVersion = 2;
+constexpr uint32_t kStateVersion = 3;
 
 // Little helpers for the state bytes: fixed-size values, then length-prefixed strings.
 template <typename T>
@@ -87,6 +87,12 @@ Result<std::unique_ptr<DriftResponse>> DriftResponse::Create(const DriftOptions&
     if (options.retrain_eval_records == 0) {
       return InvalidArgument("--retrain-eval-records: must be >= 1");
     }
+  }
+  if (options.forget_before_change && options.action != DriftAction::kAdapt &&
+      options.action != DriftAction::kRetrain) {
+    return InvalidArgument(
+        "--forget-before-drift: only the adapt and retrain actions draw history anew; it "
+        "needs --drift-action adapt or retrain");
   }
   std::unique_ptr<DriftResponse> response(new DriftResponse(options, window, probe));
   if (options.detector) {
@@ -291,6 +297,12 @@ void DriftResponse::Fire(const std::string& event, const training::PrequentialSn
   if (probe_ && options_.action != DriftAction::kRetrain) {
     probe_->DriftAction(std::string(DriftActionName(options_.action)));
   }
+  const bool forgets = options_.forget_before_change && (options_.action == DriftAction::kAdapt ||
+                                                         options_.action == DriftAction::kRetrain);
+  if (forgets) {
+    history_floor_ = std::max(history_floor_, pending_change_.value_or(last_seq_ + 1));
+    log->warn("--forget-before-drift: history is drawn from record {} on", history_floor_);
+  }
   switch (options_.action) {
     case DriftAction::kAlert:
       log->warn("drift action alert: {}", event);
@@ -350,6 +362,7 @@ std::string DriftResponse::SerializeState() const {
   PutBytes(out, detector_ ? detector_->SerializeState() : std::string());
   PutBytes(out, adapt_planner_ ? adapt_planner_->sampler()->SerializeState() : std::string());
   PutBytes(out, features_detector_ ? features_detector_->SerializeState() : std::string());
+  Put(out, history_floor_);
   return out;
 }
 
@@ -360,9 +373,10 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
   uint8_t has_reference = 0, margin_low = 0, floor_low = 0, hold = 0;
   double reference = 0, hold_reference = 0, boundary_accuracy = 0;
   uint64_t reference_at = 0, low_since = 0, adapt_left = 0, hold_since = 0, boundary_at = 0;
+  uint64_t history_floor = 0;
   std::string_view detector, sampler, features;
   if (!Get(bytes, &version)) return corrupt();
-  if (version != 1 && version != kStateVersion) {
+  if (version < 1 || version > kStateVersion) {
     return Corrupt("checkpoint: trigger state version " + std::to_string(version) +
                    " is not known here");
   }
@@ -371,7 +385,8 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
       !Get(bytes, &adapt_left) || !Get(bytes, &hold) || !Get(bytes, &hold_reference) ||
       !Get(bytes, &hold_since) || !Get(bytes, &boundary_accuracy) || !Get(bytes, &boundary_at) ||
       !GetBytes(bytes, &detector) || !GetBytes(bytes, &sampler) ||
-      (version >= 2 && !GetBytes(bytes, &features)) || !bytes.empty()) {
+      (version >= 2 && !GetBytes(bytes, &features)) ||
+      (version >= 3 && !Get(bytes, &history_floor)) || !bytes.empty()) {
     return corrupt();
   }
   // A detector saved under other options (or none) starts fresh: the run's options decide.
@@ -412,6 +427,7 @@ Status DriftResponse::RestoreState(std::string_view bytes) {
   hold_since_ = hold_since;
   boundary_accuracy_ = boundary_accuracy;
   boundary_at_ = boundary_at;
+  history_floor_ = options_.forget_before_change ? history_floor : 0;
   if (probe_) probe_->Adapting(adapt_left_ > 0);
   return Status::Ok();
 }

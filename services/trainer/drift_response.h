@@ -97,6 +97,11 @@ struct DriftOptions {
   // retrain: the candidate and the live model are compared on this many records scored
   // after the retraining started, >= 1. Default: 500.
   uint64_t retrain_eval_records = 500;
+  // adapt, retrain: from the trigger on, history is drawn only from records at or after the
+  // detected change point (the configured sampler too, once adapt's period ends), so the
+  // old concept no longer pulls the model back. Default: off (history is the whole store, as
+  // before; the drift benchmark measures both).
+  bool forget_before_change = false;
 
   bool enabled() const {
     return detector.has_value() || performance_margin > 0 || performance_floor > 0;
@@ -117,6 +122,8 @@ class DriftResponse {
   // on_features: the same record's input summary, in (0, 1) (see DriftOptions).
   void ObserveFeatures(uint64_t seq, double summary);
   bool watches_features() const { return features_detector_ != nullptr; }
+  // --forget-before-drift: the first record history may be drawn from (0: no floor).
+  uint64_t history_floor() const { return history_floor_; }
   // After an iteration's records were scored: checks the performance triggers and acts on
   // whatever fired since the last call. Returns the events that fired, for lineage
   // ("drift:adwin", "performance:margin", "performance:floor", comma-separated), or "".
@@ -159,8 +166,9 @@ class DriftResponse {
   TriggerProbe* probe_;
   std::unique_ptr<drift::DriftDetector> detector_;
   std::unique_ptr<drift::DriftDetector> features_detector_;  // on_features only
-  std::unique_ptr<training::BatchPlanner> adapt_planner_;    // adapt only
-  std::string pending_;                                      // events since the last AfterScoring
+  uint64_t history_floor_ = 0;  // forget_before_change: the latest acted-on change point
+  std::unique_ptr<training::BatchPlanner> adapt_planner_;  // adapt only
+  std::string pending_;                                    // events since the last AfterScoring
   // retrain: the earliest change point of the events in pending_, and the one handed on.
   std::optional<uint64_t> pending_change_;
   std::optional<uint64_t> retrain_request_;

@@ -21,7 +21,8 @@ nlohmann::json DriftJson(const DriftOptions& d) {
                       {"hold_max_records", d.hold_max_records},
                       {"retrain_min_records", d.retrain_min_records},
                       {"retrain_eval_records", d.retrain_eval_records},
-                      {"on_features", d.on_features}};
+                      {"on_features", d.on_features},
+                      {"forget_before_change", d.forget_before_change}};
   if (d.detector) {
     const drift::DetectorOptions& x = *d.detector;
     j["detector"] = {{"kind", drift::DetectorKindName(x.kind)},
@@ -53,6 +54,7 @@ Status ApplyDriftJson(const nlohmann::json& j, DriftOptions& d) {
   d.retrain_min_records = j.at("retrain_min_records").get<uint64_t>();
   d.retrain_eval_records = j.at("retrain_eval_records").get<uint64_t>();
   d.on_features = j.at("on_features").get<bool>();
+  d.forget_before_change = j.at("forget_before_change").get<bool>();
   d.detector.reset();
   if (j.contains("detector")) {
     const auto& x = j.at("detector");

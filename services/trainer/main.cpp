@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   std::string deploy, sparsifier = "threshold", ratio = "0.01", scope = "tensor", feedback,
                       warmup = "dense", delta_values = "f32", hmac_key_file;
   std::string swap_deploy = "full", swap_retrain_from;
-  std::string adaptive_trigger = "off", max_wait = "off";
+  std::string adaptive_trigger = "off", max_wait = "off", forget_before_drift = "off";
   std::string drift_detector = "off", drift_action = "alert";
   drift::DetectorOptions detector;
   auto& deployment = options.deployment;
@@ -167,6 +167,11 @@ int main(int argc, char** argv) {
   app.add_option("--adapt-extra-steps", options.drift.adapt_extra_steps,
                  "adapt: extra optimizer steps per iteration on the newest b records")
       ->capture_default_str();
+  app.add_option("--forget-before-drift", forget_before_drift,
+                 "on | off: adapt and retrain: from a trigger on, history is drawn only from "
+                 "records at or after the detected change point, so the old concept stops "
+                 "pulling the model back once adapt's period ends")
+      ->capture_default_str();
   app.add_option("--hold-margin", options.drift.hold_margin,
                  "hold: publishing resumes when the windowed accuracy is back within this of "
                  "its level before the trigger")
@@ -292,6 +297,8 @@ int main(int argc, char** argv) {
     options.triggers.adaptive =
         check("--adaptive-trigger", trainer::ParseOnOff("--adaptive-trigger", adaptive_trigger));
     options.triggers.max_wait = check("--max-wait", trainer::ParseDuration("--max-wait", max_wait));
+    options.drift.forget_before_change = check(
+        "--forget-before-drift", trainer::ParseOnOff("--forget-before-drift", forget_before_drift));
     if (drift_detector != "off") {
       detector.kind = check("--drift-detector", drift::ParseDetectorKind(drift_detector));
       if (Status valid = drift::ValidateDetectorOptions(detector); !valid.ok()) {

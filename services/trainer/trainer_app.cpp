@@ -431,6 +431,8 @@ Result<bool> TrainerApp::StepProactive() {
   } else {
     // How many new records: t, more to drain a backlog, fewer after --max-wait.
     decision = trigger_->Decide(backlog);
+    // --forget-before-drift: no history from before the last acted-on change point.
+    if (drift_) history_begin = std::max(history_begin, drift_->history_floor());
   }
   if (!decision) return false;
   const size_t n = decision->new_records;

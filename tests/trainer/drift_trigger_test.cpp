@@ -195,6 +195,42 @@ TEST_CASE("adapt samples recent history for N records after a trigger, then retu
   CHECK(CounterValue(*registry, "streamtrain_trainer_drift_actions_total", "action", "adapt") >= 1);
 }
 
+TEST_CASE("--forget-before-drift: after adapt, history starts at the change point", "[triggers]") {
+  TempDir dir;
+  auto store = DriftStore(dir);
+  auto options = Options(dir, "ckpt");
+  options.drift.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kAdwin};
+  options.drift.action = DriftAction::kAdapt;
+  options.drift.adapt_records = 200;
+  options.drift.adapt_window = 50;
+  options.drift.forget_before_change = true;
+  auto app = StartTrainer(options, store);
+  const auto all = RunAll(*app);
+  size_t first_fire = all.size();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].trigger.find("drift:adwin") != std::string::npos) {
+      first_fire = i;
+      break;
+    }
+  }
+  REQUIRE(first_fire < all.size());
+  // ADWIN's change point is within its window: after the labels swapped, at most a window
+  // of 2^k records before the detection. Every later draw stays at or after it, also once
+  // the uniform sampler is back, and the store's older records are never drawn again.
+  uint64_t floor = all[first_fire].new_end;
+  for (size_t i = first_fire + 1; i < all.size(); ++i) floor = std::min(floor, all[i].history_min);
+  CHECK(floor + 1000 > kDriftAt);
+  const size_t back = first_fire + options.drift.adapt_records / options.trigger + 1;
+  REQUIRE(back < all.size());
+  CHECK(all[back].sampler == "uniform");
+  CHECK(all[back].history_min >= floor);
+  // Without an action that draws history the flag is refused, naming itself.
+  options.drift.action = DriftAction::kAlert;
+  auto refused = TrainerApp::Create(options, nullptr, store);
+  REQUIRE_FALSE(refused.ok());
+  CHECK_THAT(refused.status().message(), Catch::Contains("--forget-before-drift"));
+}
+
 TEST_CASE("a restart keeps the detector and adapt state: bit-identical continuation",
           "[triggers]") {
   TempDir dir;
@@ -456,7 +492,7 @@ TEST_CASE("--drift-on-features finds a shift of the inputs, none before it", "[t
   CHECK(features >= 1);
 }
 
-TEST_CASE("--drift-on-features: DDM or no detector is rejected; a state from before it loads",
+TEST_CASE("--drift-on-features: DDM or no detector is rejected; states from before it load",
           "[triggers]") {
   DriftOptions options{.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kDdm},
                        .on_features = true};
@@ -472,18 +508,26 @@ TEST_CASE("--drift-on-features: DDM or no detector is rejected; a state from bef
   auto before = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
   REQUIRE(before.ok());
   for (int i = 0; i < 100; ++i) (*before)->Observe(i, i % 7 != 0);
-  std::string v1 = (*before)->SerializeState();
-  REQUIRE(v1.size() > 12);
-  v1.resize(v1.size() - sizeof(uint64_t));  // the empty features bytes' length
+  const std::string v3 = (*before)->SerializeState();
+  REQUIRE(v3.size() > 20);
+  // Version 2: without the history floor (--forget-before-drift) at the end.
+  std::string v2 = v3.substr(0, v3.size() - sizeof(uint64_t));
+  const uint32_t two = 2;
+  std::memcpy(v2.data(), &two, sizeof two);
+  // Version 1: without the empty features bytes' length either.
+  std::string v1 = v2.substr(0, v2.size() - sizeof(uint64_t));
   const uint32_t one = 1;
   std::memcpy(v1.data(), &one, sizeof one);
   options.on_features = true;
-  auto after = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
-  REQUIRE(after.ok());
-  Status restored = (*after)->RestoreState(v1);
-  INFO(restored.ToString());
-  CHECK(restored.ok());
-  CHECK((*after)->watches_features());
+  for (const std::string& old : {v1, v2}) {
+    auto after = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
+    REQUIRE(after.ok());
+    Status restored = (*after)->RestoreState(old);
+    INFO(restored.ToString());
+    CHECK(restored.ok());
+    CHECK((*after)->watches_features());
+    CHECK((*after)->history_floor() == 0);
+  }
 }
 
 }  // namespace streamtrain::trainer
