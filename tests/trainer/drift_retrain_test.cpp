@@ -99,7 +99,7 @@ std::vector<LineageEntry> Swaps(const std::vector<LineageEntry>& log) {
 
 }  // namespace
 
-TEST_CASE("retrain: a better candidate is swapped in; replicas match; replay refuses the swap",
+TEST_CASE("retrain: a better candidate is swapped in, replicas match, replay refuses the swap",
           "[triggers]") {
   TempDir dir;
   auto store = DriftStore(dir);

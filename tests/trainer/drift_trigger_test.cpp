@@ -195,7 +195,9 @@ TEST_CASE("adapt samples recent history for N records after a trigger, then retu
   CHECK(CounterValue(*registry, "streamtrain_trainer_drift_actions_total", "action", "adapt") >= 1);
 }
 
-TEST_CASE("--forget-before-drift: after adapt, history starts at the change point", "[triggers]") {
+TEST_CASE(
+    "forget before drift (--forget-before-drift): after adapt, history starts at the change point",
+    "[triggers]") {
   TempDir dir;
   auto store = DriftStore(dir);
   auto options = Options(dir, "ckpt");
@@ -462,7 +464,9 @@ std::shared_ptr<store::HistoricalStore> FeatureShiftStore(const TempDir& dir) {
 
 }  // namespace
 
-TEST_CASE("--drift-on-features finds a shift of the inputs, none before it", "[triggers]") {
+TEST_CASE(
+    "a features drift detector (--drift-on-features) finds a shift of the inputs, none before it",
+    "[triggers]") {
   TempDir dir;
   auto store = FeatureShiftStore(dir);
   auto options = Options(dir, "ckpt");
@@ -492,8 +496,11 @@ TEST_CASE("--drift-on-features finds a shift of the inputs, none before it", "[t
   CHECK(features >= 1);
 }
 
-TEST_CASE("--drift-on-features: DDM or no detector is rejected; states from before it load",
-          "[triggers]") {
+TEST_CASE(
+    "features drift detection (--drift-on-features): DDM or no detector is rejected, and states "
+    "from "
+    "before it load",
+    "[triggers]") {
   DriftOptions options{.detector = drift::DetectorOptions{.kind = drift::DetectorKind::kDdm},
                        .on_features = true};
   auto ddm = DriftResponse::Create(options, 200, 4, 16, 1, nullptr);
