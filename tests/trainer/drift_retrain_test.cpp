@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 
+#include "../support/counters.h"
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
@@ -22,6 +23,7 @@
 namespace streamtrain::trainer {
 namespace {
 
+using testing::CounterValue;
 using testing::StartTrainer;
 using testing::TempDir;
 
@@ -62,20 +64,6 @@ TrainerOptions Options(const TempDir& dir, const kafka::MockCluster& cluster) {
   o.retrain_epochs = 10;
   o.retrain_blocking = true;
   return o;
-}
-
-double CounterValue(prometheus::Registry& registry, const std::string& name,
-                    const std::string& label, const std::string& value) {
-  double sum = 0;
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      for (const auto& l : m.label) {
-        if (l.name == label && l.value == value) sum += m.counter.value;
-      }
-    }
-  }
-  return sum;
 }
 
 // Steps until the store is consumed; the versions after each step.

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <random>
 
+#include "../support/counters.h"
 #include "../support/hyperplane_store.h"
 #include "../support/temp_dir.h"
 #include "deploy_topics.h"
@@ -17,6 +18,7 @@
 namespace streamtrain::trainer {
 namespace {
 
+using testing::CounterValue;
 using testing::StartTrainer;
 using testing::TempDir;
 
@@ -70,20 +72,6 @@ std::vector<IterationSource> With(const std::vector<IterationSource>& all,
   return out;
 }
 
-double CounterValue(prometheus::Registry& registry, const std::string& name,
-                    const std::string& label, const std::string& value) {
-  double sum = 0;
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      for (const auto& l : m.label) {
-        if (l.name == label && l.value == value) sum += m.counter.value;
-      }
-    }
-  }
-  return sum;
-}
-
 }  // namespace
 
 TEST_CASE("the performance trigger fires once on an accuracy drop, after it", "[triggers]") {
@@ -135,19 +123,8 @@ TEST_CASE("each drift detector finds the permuted labels, none before them", "[t
   CHECK(fired.front().new_end > kDriftAt);
   // The error rate goes from a few percent to nearly all: a few hundred records at most.
   CHECK(fired.front().new_begin < kDriftAt + 400);
-  double detections = 0;
-  for (const auto& family : registry->Collect()) {
-    if (family.name != "streamtrain_trainer_drift_detections_total") continue;
-    for (const auto& m : family.metric) {
-      bool ours = false, drift = false;
-      for (const auto& l : m.label) {
-        ours = ours || (l.name == "detector" && l.value == name);
-        drift = drift || (l.name == "signal" && l.value == "drift");
-      }
-      if (ours && drift) detections += m.counter.value;
-    }
-  }
-  CHECK(detections >= 1);
+  CHECK(testing::CounterSum(*registry, "streamtrain_trainer_drift_detections_total",
+                            {{"detector", name}, {"signal", "drift"}}) >= 1);
 }
 
 TEST_CASE("adapt samples recent history for N records after a trigger, then returns",
@@ -481,19 +458,8 @@ TEST_CASE(
   // The mean feature moves by about five of its standard deviations: found within a few
   // ADWIN checks.
   CHECK(fired.front().new_begin < kDriftAt + 200);
-  double features = 0;
-  for (const auto& family : registry->Collect()) {
-    if (family.name != "streamtrain_trainer_drift_detections_total") continue;
-    for (const auto& m : family.metric) {
-      bool input = false, drift = false;
-      for (const auto& l : m.label) {
-        input = input || (l.name == "input" && l.value == "features");
-        drift = drift || (l.name == "signal" && l.value == "drift");
-      }
-      if (input && drift) features += m.counter.value;
-    }
-  }
-  CHECK(features >= 1);
+  CHECK(testing::CounterSum(*registry, "streamtrain_trainer_drift_detections_total",
+                            {{"input", "features"}, {"signal", "drift"}}) >= 1);
 }
 
 TEST_CASE(
