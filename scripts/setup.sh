@@ -7,8 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build ccache pkg-config clang-format git curl
-  # libraries
-  libtorch-dev librdkafka-dev nlohmann-json3-dev prometheus-cpp-dev catch2 liblmdb-dev
+  # libraries (libgloo-dev: the headers LibTorch's c10d/Gloo process group includes)
+  libtorch-dev libgloo-dev librdkafka-dev nlohmann-json3-dev prometheus-cpp-dev catch2 liblmdb-dev
   libspdlog-dev libcli11-dev libssl-dev libzstd-dev zlib1g-dev libcpp-httplib-dev
   # tools and data (gnuplot draws the benchmark plots)
   kcat lmdb-utils dataset-fashion-mnist gnuplot-nox

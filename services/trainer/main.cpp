@@ -248,6 +248,8 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-port", options.http.port,
                  "Port for /metrics and /healthz (0: any free port, -1: disabled)")
       ->capture_default_str();
+  trainer::DistributedFlags distributed_flags;
+  trainer::AddDistributedOptions(app, options.distributed, distributed_flags);
   cli::BindEnvironment(app);
   try {
     app.parse(argc, argv);
@@ -309,6 +311,10 @@ int main(int argc, char** argv) {
     options.drift.action = check("--drift-action", trainer::ParseDriftAction(drift_action));
     if (Status swap = trainer::ValidateSwapOptions(options.swap); !swap.ok()) {
       throw CLI::ValidationError("--swap", swap.message());
+    }
+    if (Status group = trainer::ApplyDistributedFlags(distributed_flags, options.distributed);
+        !group.ok()) {
+      throw CLI::ValidationError("--world-size", group.message());
     }
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -115,8 +115,12 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
     return InvalidArgument(
         "--swap-deploy: partial swaps a full retraining in; it needs --mode full");
   }
+  if (options.distributed.enabled()) ST_RETURN_IF_ERROR(ValidateForGroup(options));
   if (!registry) registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<TrainerApp> app(new TrainerApp(options, registry));
+  TrainerOptions effective = options;
+  // In a group only rank 0 publishes: one publisher, the same topics and invariants.
+  if (options.distributed.group.rank != 0) effective.deployment.mode = DeployMode::kOff;
+  std::unique_ptr<TrainerApp> app(new TrainerApp(effective, registry));
   if (shared_store) {
     app->store_ = std::move(shared_store);
   } else {
@@ -163,7 +167,7 @@ Result<std::unique_ptr<TrainerApp>> TrainerApp::Create(
   ST_ASSIGN_OR_RETURN(app->evaluator_, training::PrequentialEvaluator::Create(
                                            {.window = options.prequential_window}));
 
-  if (options.deployment.mode != DeployMode::kOff) {
+  if (effective.deployment.mode != DeployMode::kOff) {
     if (options.kafka.brokers.empty() && !options.deployment.dry_run) {
       return InvalidArgument("--brokers: --deploy " +
                              std::string(DeployModeName(options.deployment.mode)) +
@@ -218,46 +222,50 @@ void TrainerApp::PublishProgress() {
   probe_.ModelVersion(progress().version);
 }
 
+Status TrainerApp::ResumeFrom(const training::TrainerCheckpoint& cp) {
+  static auto log = GetLogger("trainer");
+  if (cp.mode != TrainingModeName(options_.mode)) {
+    return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
+                              " was written in " + cp.mode + " mode, not " +
+                              std::string(TrainingModeName(options_.mode)));
+  }
+  if (cp.layout_fingerprint != model_->layout().fingerprint()) {
+    return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
+                              " holds another model (" + cp.model + ")");
+  }
+  ST_RETURN_IF_ERROR(model_->LoadState(cp.model_state).WithContext("checkpoint model"));
+  if (planner_->sampler() && !cp.sampler_state.empty()) {
+    ST_RETURN_IF_ERROR(
+        planner_->sampler()->RestoreState(cp.sampler_state).WithContext("checkpoint sampler"));
+  }
+  ST_RETURN_IF_ERROR(
+      evaluator_->RestoreState(cp.prequential_state).WithContext("checkpoint prequential"));
+  ST_RETURN_IF_ERROR(RestoreRng(rng_, cp.rng_state));
+  if (drift_) {
+    ST_RETURN_IF_ERROR(drift_->RestoreState(cp.trigger_state).WithContext("checkpoint triggers"));
+  }
+  {
+    std::lock_guard lock(progress_mutex_);
+    progress_.version = cp.version;
+    progress_.iterations = cp.iterations;
+    progress_.records_trained = cp.records_trained;
+    progress_.cursor = cp.cursor;
+    progress_.retrains = cp.retrains;
+    progress_.initialised = true;
+  }
+  last_retrain_cursor_ = completed_retrain_cursor_ = cp.last_retrain_cursor;
+  log->info("resumed from checkpoint: version {}, {} iterations, {} records trained, cursor {}",
+            cp.version, cp.iterations, cp.records_trained, cp.cursor);
+  PublishProgress();
+  return StartDeployment(cp.deployment_state);
+}
+
 Status TrainerApp::Initialise(StopSource& stop) {
   static auto log = GetLogger("trainer");
   auto checkpoint = training::TrainerCheckpoint::Read(options_.checkpoint_dir);
   if (checkpoint.ok()) {
-    const auto& cp = *checkpoint;
-    if (cp.mode != TrainingModeName(options_.mode)) {
-      return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
-                                " was written in " + cp.mode + " mode, not " +
-                                std::string(TrainingModeName(options_.mode)));
-    }
-    if (cp.layout_fingerprint != model_->layout().fingerprint()) {
-      return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
-                                " holds another model (" + cp.model + ")");
-    }
-    ST_RETURN_IF_ERROR(model_->LoadState(cp.model_state).WithContext("checkpoint model"));
-    if (planner_->sampler() && !cp.sampler_state.empty()) {
-      ST_RETURN_IF_ERROR(
-          planner_->sampler()->RestoreState(cp.sampler_state).WithContext("checkpoint sampler"));
-    }
-    ST_RETURN_IF_ERROR(
-        evaluator_->RestoreState(cp.prequential_state).WithContext("checkpoint prequential"));
-    ST_RETURN_IF_ERROR(RestoreRng(rng_, cp.rng_state));
-    if (drift_) {
-      ST_RETURN_IF_ERROR(drift_->RestoreState(cp.trigger_state).WithContext("checkpoint triggers"));
-    }
-    {
-      std::lock_guard lock(progress_mutex_);
-      progress_.version = cp.version;
-      progress_.iterations = cp.iterations;
-      progress_.records_trained = cp.records_trained;
-      progress_.cursor = cp.cursor;
-      progress_.retrains = cp.retrains;
-      progress_.initialised = true;
-    }
-    last_retrain_cursor_ = completed_retrain_cursor_ = cp.last_retrain_cursor;
-    log->info("resumed from checkpoint: version {}, {} iterations, {} records trained, cursor {}",
-              cp.version, cp.iterations, cp.records_trained, cp.cursor);
-    PublishProgress();
-    ST_RETURN_IF_ERROR(StartDeployment(cp.deployment_state));
-    return OpenLineage(cp.version, /*resumed=*/true);
+    ST_RETURN_IF_ERROR(ResumeFrom(*checkpoint));
+    return OpenLineage(checkpoint->version, /*resumed=*/true);
   }
   if (checkpoint.status().code() != ErrorCode::kNotFound) return checkpoint.status();
   ST_RETURN_IF_ERROR(TrainInitialModel(stop));
@@ -385,12 +393,14 @@ double TrainerApp::FeatureSummary(std::span<const float> row) const {
 }
 
 Status TrainerApp::ScoreRows(std::span<const float> features, std::span<const int32_t> labels,
-                             size_t rows, uint64_t first_seq) {
+                             size_t rows, uint64_t first_seq, double* correct, double* loss_sum) {
   const size_t width = store_->schema().feature_count();
   ST_ASSIGN_OR_RETURN(auto predictions, model_->Predict(features.first(rows * width), rows));
   for (size_t i = 0; i < rows; ++i) {
-    ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i],
-                                          CrossEntropy(predictions[i].probabilities, labels[i])));
+    const double loss = CrossEntropy(predictions[i].probabilities, labels[i]);
+    ST_RETURN_IF_ERROR(evaluator_->Record(predictions[i].label, labels[i], loss));
+    if (correct) *correct += predictions[i].label == labels[i] ? 1 : 0;
+    if (loss_sum) *loss_sum += loss;
     if (drift_) drift_->Observe(first_seq + i, predictions[i].label == labels[i]);
     if (drift_ && drift_->watches_features()) {
       drift_->ObserveFeatures(first_seq + i, FeatureSummary(features.subspan(i * width, width)));
@@ -540,7 +550,9 @@ Status TrainerApp::Checkpoint() {
   if (drift_) cp.trigger_state = drift_->SerializeState();
   // The lineage up to this checkpoint is on disk before the checkpoint names it.
   if (lineage_) ST_RETURN_IF_ERROR(lineage_->Sync());
-  ST_RETURN_IF_ERROR(cp.Write(options_.checkpoint_dir));
+  const std::filesystem::path dir = CheckpointDirFor(p.iterations);
+  ST_RETURN_IF_ERROR(cp.Write(dir));
+  if (group_) ST_RETURN_IF_ERROR(FinishGroupCheckpoint(dir));
   iterations_since_checkpoint_ = 0;
   probe_.CheckpointWritten();
   probe_.PhaseTook(Phase::kCheckpoint, SecondsSince(started));
@@ -560,6 +572,7 @@ Status TrainerApp::Run(StopSource& stop) {
 
 Status TrainerApp::RunLoop(StopSource& stop) {
   static auto log = GetLogger("trainer");
+  if (options_.distributed.enabled()) return RunGroupLoop(stop);
   Status init = Initialise(stop);
   if (init.code() == ErrorCode::kCancelled) return Status::Ok();
   ST_RETURN_IF_ERROR(init);

@@ -36,7 +36,12 @@
 #include "streamtrain/training/prequential_evaluator.h"
 #include "trainer_options.h"
 #include "trainer_probe.h"
+#include "training_group.h"
 #include "trigger_probe.h"
+
+namespace streamtrain::training {
+struct TrainerCheckpoint;
+}
 
 namespace streamtrain::trainer {
 
@@ -125,11 +130,29 @@ class TrainerApp {
   Result<bool> CandidateBeatsLive(Retraining& job);
   // Scores the first `rows` records (store sequence numbers first_seq...) and feeds the
   // performance and drift triggers; the events that fired go to drift_events_.
+  // `correct`, `loss_sum`, when given, receive the rows' number of right answers and summed
+  // loss (a distributed rank reports them to the group).
   Status ScoreRows(std::span<const float> features, std::span<const int32_t> labels, size_t rows,
-                   uint64_t first_seq);
+                   uint64_t first_seq, double* correct = nullptr, double* loss_sum = nullptr);
   // --drift-on-features: one record's input summary, in (0, 1) (drift_response.h).
   double FeatureSummary(std::span<const float> row) const;
   Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
+  // Restores everything a checkpoint holds (model, sampler, cursor, deployment...).
+  Status ResumeFrom(const training::TrainerCheckpoint& cp);
+  // Where Checkpoint() writes: checkpoint_dir, or a rank's iteration-N directory in it.
+  std::filesystem::path CheckpointDirFor(uint64_t iterations) const;
+
+  // A rank of a training group (trainer_distributed.cpp, docs/distributed.md).
+  enum class GroupStep { kStepped, kIdle, kStop };
+  static Status ValidateForGroup(const TrainerOptions& options);
+  Status RunGroupLoop(StopSource& stop);
+  // Joins the group and agrees on the newest common checkpoint, or starts from rank 0's
+  // initial model.
+  Status InitialiseGroup(StopSource& stop);
+  Result<GroupStep> StepGroup(bool want_stop);
+  Status CheckGroupDigest();
+  // After a group checkpoint: the rank's group state beside it, and older ones pruned.
+  Status FinishGroupCheckpoint(const std::filesystem::path& dir);
   Status Health() const;
   void PublishProgress();
   // Starts deployment from the current model (and the checkpoint's deployment state).
@@ -198,6 +221,11 @@ class TrainerApp {
   uint64_t lineage_fingerprint_ = 0;
   std::optional<LineageEntry> replay_next_;
   std::optional<LineageEntry> last_lineage_;
+
+  // A rank of a training group; null for a single trainer (world size 1).
+  std::unique_ptr<TrainingGroup> group_;
+  std::vector<float> injected_features_;
+  std::vector<int32_t> injected_labels_;
 };
 
 }  // namespace streamtrain::trainer

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "deployment.h"
+#include "distributed_options.h"
 #include "drift_response.h"
 #include "iteration_trigger.h"
 #include "partial_swap.h"
@@ -50,6 +51,9 @@ struct TrainerOptions {
   // Performance and drift triggers and the action they take (alert, adapt);
   // drift_response.h. Default: all off.
   DriftOptions drift;
+  // One rank of a data-parallel training group (docs/distributed.md). Default: world size
+  // 1, a single trainer.
+  DistributedOptions distributed;
   // How history is sampled (proactive). Default: uniform.
   training::SamplerOptions sampler;
   // Initial training: wait for this many records, train this many epochs. Defaults: 10,000

@@ -184,9 +184,9 @@ Result<at::Tensor> ForwardScaled(Model::Impl& impl, const at::Tensor& input) {
   return logits;
 }
 
-Result<float> TrainScaled(Model::Impl& impl, const at::Tensor& input, const at::Tensor& labels,
-                          TrainStepTiming* timing) {
-  const auto started = std::chrono::steady_clock::now();
+// Forward and backward passes: the parameters' grad() hold the batch's mean gradient.
+Result<float> ForwardBackward(Model::Impl& impl, const at::Tensor& input,
+                              const at::Tensor& labels) {
   const int64_t batch = input.size(0);
   SetTraining(impl, true);
   // Dropping the gradients (instead of zeroing them) lets backward write fresh ones.
@@ -200,6 +200,13 @@ Result<float> TrainScaled(Model::Impl& impl, const at::Tensor& input, const at::
                               "; parameters left unchanged (diverged? lower the learning rate)");
   }
   loss.backward();
+  return value;
+}
+
+Result<float> TrainScaled(Model::Impl& impl, const at::Tensor& input, const at::Tensor& labels,
+                          TrainStepTiming* timing) {
+  const auto started = std::chrono::steady_clock::now();
+  ST_ASSIGN_OR_RETURN(float value, ForwardBackward(impl, input, labels));
   const auto stepped = std::chrono::steady_clock::now();
   impl.optimizer->step();
   ++impl.steps;
@@ -405,6 +412,79 @@ Status Model::CopyGradientsTo(std::span<float> out) const {
     }
     return Status::Ok();
   });
+}
+
+Result<float> Model::ComputeGradient(std::span<const float> features,
+                                     std::span<const int32_t> labels, std::span<float> gradient,
+                                     TrainStepTiming* timing) {
+  if (gradient.size() != ParameterCount()) {
+    return InvalidArgument("gradient: expected room for " + std::to_string(ParameterCount()) +
+                           " values, got " + std::to_string(gradient.size()));
+  }
+  ST_ASSIGN_OR_RETURN(at::Tensor raw, FromSpan(*impl_, features, labels.size()));
+  ST_RETURN_IF_ERROR(CheckLabels(*impl_, labels.data(), labels.size()));
+  ApplyThreadsHere();
+  const auto started = std::chrono::steady_clock::now();
+  ST_ASSIGN_OR_RETURN(float loss, Guarded("gradient", [&]() -> Result<float> {
+                        ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(*impl_, raw));
+                        const at::Tensor targets =
+                            at::from_blob(const_cast<int32_t*>(labels.data()),
+                                          {static_cast<int64_t>(labels.size())}, at::kInt)
+                                .to(at::kLong);
+                        return ForwardBackward(*impl_, input, targets);
+                      }));
+  if (timing != nullptr) {
+    timing->forward_backward_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  ST_RETURN_IF_ERROR(CopyGradientsTo(gradient));
+  return loss;
+}
+
+Status Model::ApplyGradient(std::span<const float> gradient, double learning_rate_scale,
+                            TrainStepTiming* timing) {
+  if (gradient.size() != ParameterCount()) {
+    return InvalidArgument("gradient: expected " + std::to_string(ParameterCount()) +
+                           " values, got " + std::to_string(gradient.size()));
+  }
+  if (!(learning_rate_scale > 0) || !std::isfinite(learning_rate_scale)) {
+    return InvalidArgument("learning rate scale: must be finite and > 0");
+  }
+  ApplyThreadsHere();
+  const auto started = std::chrono::steady_clock::now();
+  ST_RETURN_IF_ERROR(Guarded("apply gradient", [&]() -> Status {
+    {
+      torch::NoGradGuard no_grad;
+      const auto& slices = impl_->layout.tensors();
+      for (size_t i = 0; i < slices.size(); ++i) {
+        at::Tensor& p = impl_->parameters[i];
+        const at::Tensor values = at::from_blob(
+            const_cast<float*>(gradient.data()) + slices[i].offset, slices[i].shape, at::kFloat);
+        p.mutable_grad() = values.to(p.device(), /*non_blocking=*/false, /*copy=*/true);
+      }
+    }
+    // Scaling the learning rate of every group for this one step (ScaDLES' gamma); the
+    // configured rate is restored at once, so checkpoints never see the scaled one.
+    std::vector<double> rates;
+    if (learning_rate_scale != 1.0) {
+      for (auto& group : impl_->optimizer->param_groups()) {
+        rates.push_back(group.options().get_lr());
+        group.options().set_lr(rates.back() * learning_rate_scale);
+      }
+    }
+    impl_->optimizer->step();
+    size_t i = 0;
+    for (auto& group : impl_->optimizer->param_groups()) {
+      if (i < rates.size()) group.options().set_lr(rates[i++]);
+    }
+    return Status::Ok();
+  }));
+  ++impl_->steps;
+  if (timing != nullptr) {
+    timing->optimizer_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  }
+  return Status::Ok();
 }
 
 Status Model::SetParameters(std::span<const float> values) {

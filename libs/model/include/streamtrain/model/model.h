@@ -78,6 +78,17 @@ class Model {
   Result<float> TrainStep(std::span<const float> features, std::span<const int32_t> labels,
                           TrainStepTiming* timing = nullptr);
 
+  // TrainStep in two halves, for data-parallel training (the ranks exchange gradients in
+  // between): ComputeGradient runs the forward and backward passes on the batch and copies
+  // the mean gradient into `gradient` (ParameterCount() values, layout() order), leaving the
+  // parameters unchanged; ApplyGradient takes one optimizer step with `gradient` as the
+  // gradient, the learning rate multiplied by `learning_rate_scale` for that step. The two
+  // in a row are bit-identical to TrainStep on the same batch.
+  Result<float> ComputeGradient(std::span<const float> features, std::span<const int32_t> labels,
+                                std::span<float> gradient, TrainStepTiming* timing = nullptr);
+  Status ApplyGradient(std::span<const float> gradient, double learning_rate_scale = 1.0,
+                       TrainStepTiming* timing = nullptr);
+
   // The parameters as one flat vector in layout() order.
   std::vector<float> GetParameters() const;
   // Copies the parameters into `out` (ParameterCount() values).

@@ -1,0 +1,37 @@
+// RankLiveness: each rank's heartbeat in the rendezvous store, and the reading of all of
+// them that names the ranks that stopped (process_group.h). It uses TCPStore clients of its
+// own: the group's client may be stuck in the failed collective's socket.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "streamtrain/distributed/process_group.h"
+
+namespace streamtrain::distributed {
+
+class RankLiveness {
+ public:
+  explicit RankLiveness(const GroupOptions& options);
+  ~RankLiveness();
+  // Starts beating this rank's counter every options.heartbeat.
+  void Start();
+  void Stop();
+  // Reads every rank's counter twice, 3 heartbeats apart: "" when all moved, else e.g.
+  // "rank 2 stopped (no heartbeat for 1.5 s)"; when the store itself is unreachable, names
+  // rank 0, which hosts it.
+  std::string DescribeMissing() const;
+
+ private:
+  void Beat();
+  GroupOptions options_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// "hb/<rank>": the key of a rank's heartbeat counter.
+std::string HeartbeatKey(int rank);
+
+}  // namespace streamtrain::distributed
