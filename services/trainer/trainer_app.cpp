@@ -304,6 +304,10 @@ Result<bool> TrainerApp::Deploy(uint64_t version) {
   const training::PrequentialSnapshot prequential = evaluator_->Snapshot();
   std::optional<double> window_accuracy;
   if (prequential.window_count > 0) window_accuracy = prequential.window_accuracy;
+  // A group's publish gate looks at the group's accuracy, not rank 0's share of it.
+  if (group_)
+    window_accuracy =
+        group_->scored() > 0 ? std::optional(group_->window_accuracy()) : std::nullopt;
   if (deployer_->wants_gradient()) {
     gradient_.resize(trained_.size());
     ST_RETURN_IF_ERROR(model_->CopyGradientsTo(gradient_));

@@ -56,7 +56,6 @@ Status TrainerApp::ValidateForGroup(const TrainerOptions& o) {
   if (o.mode != TrainingMode::kProactive)
     return refuse("--mode " + std::string(TrainingModeName(o.mode)));
   if (o.triggers.adaptive) return refuse("--adaptive-trigger");
-  if (o.triggers.max_wait.count() > 0) return refuse("--max-wait");
   if (o.drift.enabled()) return refuse("performance and drift triggers");
   if (o.deployment.mode == DeployMode::kSparse &&
       o.deployment.sparsifier.feedback == sparse::FeedbackMode::kTrain) {
@@ -179,9 +178,13 @@ Result<TrainerApp::GroupStep> TrainerApp::StepGroup(bool want_stop) {
     progress_.records_skipped += drop;
   }
   probe_.Backlog(backlog);
-  ST_ASSIGN_OR_RETURN(GroupRound round, group_->Agree(backlog, want_stop));
+  // --max-wait: this rank's oldest waiting record waited long enough.
+  const std::optional<TriggerDecision> local = trigger_->Decide(backlog);
+  const bool time_due = local && local->kind == TriggerKind::kMaxWait;
+  ST_ASSIGN_OR_RETURN(GroupRound round, group_->Agree(backlog, want_stop, time_due));
   if (round.stop) return GroupStep::kStop;
   if (!round.iterate) return GroupStep::kIdle;
+  trigger_->Iterated();
   const size_t n = round.take[static_cast<size_t>(rank)];
   const uint64_t iteration = progress().iterations;
 

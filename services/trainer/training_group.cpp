@@ -77,32 +77,34 @@ uint64_t TrainingGroup::Truncate(uint64_t backlog) {
   return drop;
 }
 
-Result<GroupRound> TrainingGroup::Agree(uint64_t backlog, bool want_stop) {
+Result<GroupRound> TrainingGroup::Agree(uint64_t backlog, bool want_stop, bool time_due) {
   const int w = world_size();
-  const int64_t mine[2] = {static_cast<int64_t>(backlog), want_stop ? 1 : 0};
-  std::vector<int64_t> all(2 * static_cast<size_t>(w));
+  const int64_t mine[3] = {static_cast<int64_t>(backlog), want_stop ? 1 : 0, time_due ? 1 : 0};
+  std::vector<int64_t> all(3 * static_cast<size_t>(w));
   ST_RETURN_IF_ERROR(Timed("agree", RingAllgatherBytes(sizeof(mine), w),
                            [&] { return group_->Allgather(std::span(mine), std::span(all)); }));
   GroupRound round;
   round.backlog.resize(static_cast<size_t>(w));
   round.take.assign(static_cast<size_t>(w), 0);
-  bool everyone_has_t = true;
+  bool everyone_has_t = true, any_time_due = false;
   uint64_t available = 0;
   for (int r = 0; r < w; ++r) {
     const auto i = static_cast<size_t>(r);
-    round.backlog[i] = static_cast<uint64_t>(all[2 * i]);
-    round.stop = round.stop || all[2 * i + 1] != 0;
+    round.backlog[i] = static_cast<uint64_t>(all[3 * i]);
+    round.stop = round.stop || all[3 * i + 1] != 0;
+    any_time_due = any_time_due || all[3 * i + 2] != 0;
     everyone_has_t = everyone_has_t && round.backlog[i] >= t_;
     available += std::min<uint64_t>(round.backlog[i], t_);
   }
   if (round.stop) return round;
-  if (options_.aggregation == Aggregation::kConventional) {
+  if (options_.aggregation == Aggregation::kConventional && !any_time_due) {
     round.iterate = everyone_has_t;
     if (round.iterate) round.take.assign(static_cast<size_t>(w), t_);
   } else {
     // Weighted (ScaDLES): the group needs t new records in all; each rank brings what it
-    // has, up to t, so one iteration trains on between t and W t new records.
-    round.iterate = available >= t_;
+    // has, up to t, so one iteration trains on between t and W t new records. A fired
+    // --max-wait lowers the bar to one record.
+    round.iterate = available >= t_ || (any_time_due && available > 0);
     if (round.iterate) {
       for (int r = 0; r < w; ++r) {
         const auto i = static_cast<size_t>(r);

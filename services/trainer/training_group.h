@@ -5,7 +5,8 @@
 //   1. Agree: every rank tells its backlog of new records and whether it wants to stop; all
 //      decide the same thing from the same numbers: stop, wait, or iterate with S_i new
 //      records from rank i (weighted: when sum_i min(backlog_i, t) >= t, a slow rank
-//      contributing what it has, possibly 0; conventional: when every rank has t).
+//      contributing what it has, possibly 0; conventional: when every rank has t; either
+//      way also when a rank's --max-wait fired and the group has a record).
 //   2. Inject (optional): a fraction alpha of the ranks share a fraction beta of their new
 //      records with the others (non-IID streams).
 //   3. Combine: each rank's mean gradient g_i weighs r_i = S_i / sum S (1/W conventional);
@@ -64,8 +65,9 @@ class TrainingGroup {
   int world_size() const { return group_->world_size(); }
   const DistributedOptions& options() const { return options_; }
 
-  // Step 1. `backlog`: this rank's new records waiting (after truncation).
-  Result<GroupRound> Agree(uint64_t backlog, bool want_stop);
+  // Step 1. `backlog`: this rank's new records waiting (after truncation); `time_due`: its
+  // --max-wait trigger fired (then the group iterates on whatever it has, at least 1).
+  Result<GroupRound> Agree(uint64_t backlog, bool want_stop, bool time_due = false);
   // Truncation (--stream-buffer truncate): how many of `backlog` records to drop so the
   // newest buffer_records remain (counted); 0 with persistence.
   uint64_t Truncate(uint64_t backlog);

@@ -35,6 +35,20 @@ at::Tensor View(std::span<T> values, at::ScalarType type) {
                        {static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(type));
 }
 
+// Whether the store holds all `keys`; throws with a clear message when rank 0's store went
+// away meanwhile (rank 0 gave up waiting, or stopped).
+bool StoreHas(c10d::TCPStore& store, const std::vector<std::string>& keys,
+              const std::string& where) {
+  try {
+    return store.check(keys);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("rank 0's store at " + where +
+                             " went away while the ranks were joining (rank 0 gave up waiting "
+                             "or stopped): " +
+                             FirstLine(e));
+  }
+}
+
 }  // namespace
 
 struct ProcessGroup::Impl {
@@ -101,6 +115,13 @@ Status ValidateGroupOptions(const GroupOptions& o) {
 ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ProcessGroup::~ProcessGroup() {
+  if (impl_->failed) {
+    // The peers are diagnosing the same failure: close this rank's connections now so their
+    // collectives fail too, but keep beating (and, on rank 0, keep the store up) for a few
+    // heartbeats, or a peer would read this rank's exit as the failure's cause.
+    impl_->group.reset();
+    std::this_thread::sleep_for(impl_->options.heartbeat * 4 + std::chrono::milliseconds(500));
+  }
   if (impl_->liveness) impl_->liveness->Stop();
 }
 
@@ -130,7 +151,7 @@ Result<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const GroupOptions& opt
     const auto deadline = Clock::now() + options.join_timeout;
     std::vector<std::string> keys;
     for (int r = 0; r < options.world_size; ++r) keys.push_back("joined/" + std::to_string(r));
-    while (!impl->store->check(keys)) {
+    while (!StoreHas(*impl->store, keys, where)) {
       if (Clock::now() >= deadline) {
         std::string missing;
         for (int r = 0; r < options.world_size; ++r) {
