@@ -321,6 +321,9 @@ struct RankRun {
   uint64_t digest = 0;
   trainer::TrainerProgress progress;
   double contributed = 0;
+  double dropped = 0;
+  double injected_sent = 0;
+  double injected_received = 0;
 };
 
 using Stores = std::vector<std::shared_ptr<store::HistoricalStore>>;
@@ -332,7 +335,8 @@ Stores MakeStores(const testing::TempDir& dir) {
 }
 
 std::vector<RankRun> RunRanks(const testing::TempDir& dir, const Stores& stores, int port,
-                              uint64_t stop_after, std::vector<std::string>& errors) {
+                              uint64_t stop_after, std::vector<std::string>& errors,
+                              const std::function<void(trainer::TrainerOptions&)>& tweak = {}) {
   std::vector<RankRun> runs(2);
   errors = OnRanks(2, [&](int r) -> std::string {
     const std::string name = "rank-" + std::to_string(r);
@@ -352,6 +356,7 @@ std::vector<RankRun> RunRanks(const testing::TempDir& dir, const Stores& stores,
     o.poll_interval = std::chrono::milliseconds(1);
     o.distributed.group = Options(2, r, port);
     o.distributed.digest_every = 10;
+    if (tweak) tweak(o);
     auto registry = std::make_shared<prometheus::Registry>();
     auto app = trainer::TrainerApp::Create(o, registry, store);
     if (!app.ok()) return app.status().ToString();
@@ -362,6 +367,12 @@ std::vector<RankRun> RunRanks(const testing::TempDir& dir, const Stores& stores,
     run.progress = (*app)->progress();
     run.contributed =
         testing::CounterSum(*registry, "streamtrain_trainer_group_records_contributed_total", {});
+    run.dropped = testing::CounterSum(*registry,
+                                      "streamtrain_trainer_group_buffer_dropped_records_total", {});
+    run.injected_sent = testing::CounterSum(
+        *registry, "streamtrain_trainer_group_injected_records_total", {{"direction", "sent"}});
+    run.injected_received = testing::CounterSum(
+        *registry, "streamtrain_trainer_group_injected_records_total", {{"direction", "received"}});
     return "";
   });
   return runs;
@@ -391,6 +402,33 @@ TEST_CASE("two trainer ranks train in lockstep, end bit-identical and resume tog
   CHECK(second[0].progress.iterations > first[0].progress.iterations);
   CHECK(second[0].progress.cursor > first[0].progress.cursor);
   CHECK(second[0].progress.records_trained >= 2500);
+}
+
+TEST_CASE("truncation counts what it drops and injected records reach the other rank",
+          "[distributed]") {
+  testing::TempDir dir;
+  const Stores stores = MakeStores(dir);
+  std::vector<std::string> errors;
+  // Both stores are filled before the start: truncation keeps the newest 64 records of each
+  // rank's backlog and drops the rest, so the group has 128 records to train on in all (no
+  // more arrive); injection has every rank send half of its new records.
+  auto runs = RunRanks(dir, stores, testing::FreePort(), 100, errors, [](auto& o) {
+    o.distributed.buffer = trainer::StreamBuffer::kTruncate;
+    o.distributed.buffer_records = 64;
+    o.distributed.injection_alpha = 1.0;
+    o.distributed.injection_beta = 0.5;
+    o.distributed.scale_learning_rate = true;
+  });
+  RequireNoErrors(errors);
+  CHECK(runs[0].digest == runs[1].digest);
+  // Rank 0 starts 2,600 records behind, rank 1 1,000: all but 64 are dropped at once.
+  CHECK(runs[0].dropped >= 2600 - 64);
+  CHECK(runs[1].dropped >= 1000 - 64);
+  CHECK(runs[0].progress.records_skipped == static_cast<uint64_t>(runs[0].dropped));
+  // What one rank sent, the other received (two ranks: one receiver per record).
+  CHECK(runs[0].injected_sent > 0);
+  CHECK(runs[0].injected_sent == runs[1].injected_received);
+  CHECK(runs[1].injected_sent == runs[0].injected_received);
 }
 
 TEST_CASE("model: ComputeGradient then ApplyGradient is TrainStep bit for bit", "[distributed]") {
