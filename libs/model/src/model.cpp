@@ -19,24 +19,11 @@
 #include <mutex>
 #include <sstream>
 
+#include "model_impl.h"
 #include "network.h"
 #include "streamtrain/model/torch_model.h"
 
 namespace streamtrain::model {
-
-struct Model::Impl {
-  ModelOptions options;
-  ModelSpec spec;
-  int64_t feature_count = 0;
-  std::unique_ptr<Network> network;
-  std::vector<at::Tensor> parameters;  // layout order; the optimizer holds the same tensors
-  NamedTensors buffers;
-  ParameterLayout layout;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-  bool training = true;  // mirrors the network's mode, to skip redundant recursive switches
-  uint64_t steps = 0;
-  c10::Device device{c10::kCPU};  // options.device, parsed
-};
 
 Model::Impl& ImplOf(Model& model) { return *model.impl_; }
 
@@ -49,14 +36,6 @@ constexpr int64_t kStateFormat = 1;
 // records the wish, and each thread applies it before its next model call.
 std::atomic<int> wanted_threads{0};
 thread_local int applied_threads = 0;
-
-void ApplyThreadsHere() {
-  const int wanted = wanted_threads.load(std::memory_order_relaxed);
-  if (wanted > 0 && wanted != applied_threads) {
-    at::set_num_threads(wanted);
-    applied_threads = wanted;
-  }
-}
 
 // Weight initialisation draws from LibTorch's process-wide default generator; the lock keeps
 // two concurrent CreateModel calls from interleaving their draws.
@@ -110,14 +89,13 @@ Status ValidateOptions(const ModelOptions& options) {
   return options.optimizer.Validate();
 }
 
-// Runs `body`, turning a LibTorch exception into a Status: a bad TorchScript module or an
-// unexpected shape must not take the service down.
-template <typename Body>
-auto Guarded(std::string_view what, Body&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return Internal(std::string(what) + ": LibTorch error: " + TorchErrorMessage(e));
+}  // namespace
+
+void ApplyThreadsHere() {
+  const int wanted = wanted_threads.load(std::memory_order_relaxed);
+  if (wanted > 0 && wanted != applied_threads) {
+    at::set_num_threads(wanted);
+    applied_threads = wanted;
   }
 }
 
@@ -228,8 +206,6 @@ Status CheckLabels(const Model::Impl& impl, const int32_t* labels, size_t n) {
   }
   return Status::Ok();
 }
-
-}  // namespace
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
@@ -414,79 +390,6 @@ Status Model::CopyGradientsTo(std::span<float> out) const {
   });
 }
 
-Result<float> Model::ComputeGradient(std::span<const float> features,
-                                     std::span<const int32_t> labels, std::span<float> gradient,
-                                     TrainStepTiming* timing) {
-  if (gradient.size() != ParameterCount()) {
-    return InvalidArgument("gradient: expected room for " + std::to_string(ParameterCount()) +
-                           " values, got " + std::to_string(gradient.size()));
-  }
-  ST_ASSIGN_OR_RETURN(at::Tensor raw, FromSpan(*impl_, features, labels.size()));
-  ST_RETURN_IF_ERROR(CheckLabels(*impl_, labels.data(), labels.size()));
-  ApplyThreadsHere();
-  const auto started = std::chrono::steady_clock::now();
-  ST_ASSIGN_OR_RETURN(float loss, Guarded("gradient", [&]() -> Result<float> {
-                        ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(*impl_, raw));
-                        const at::Tensor targets =
-                            at::from_blob(const_cast<int32_t*>(labels.data()),
-                                          {static_cast<int64_t>(labels.size())}, at::kInt)
-                                .to(at::kLong);
-                        return ForwardBackward(*impl_, input, targets);
-                      }));
-  if (timing != nullptr) {
-    timing->forward_backward_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  }
-  ST_RETURN_IF_ERROR(CopyGradientsTo(gradient));
-  return loss;
-}
-
-Status Model::ApplyGradient(std::span<const float> gradient, double learning_rate_scale,
-                            TrainStepTiming* timing) {
-  if (gradient.size() != ParameterCount()) {
-    return InvalidArgument("gradient: expected " + std::to_string(ParameterCount()) +
-                           " values, got " + std::to_string(gradient.size()));
-  }
-  if (!(learning_rate_scale > 0) || !std::isfinite(learning_rate_scale)) {
-    return InvalidArgument("learning rate scale: must be finite and > 0");
-  }
-  ApplyThreadsHere();
-  const auto started = std::chrono::steady_clock::now();
-  ST_RETURN_IF_ERROR(Guarded("apply gradient", [&]() -> Status {
-    {
-      torch::NoGradGuard no_grad;
-      const auto& slices = impl_->layout.tensors();
-      for (size_t i = 0; i < slices.size(); ++i) {
-        at::Tensor& p = impl_->parameters[i];
-        const at::Tensor values = at::from_blob(
-            const_cast<float*>(gradient.data()) + slices[i].offset, slices[i].shape, at::kFloat);
-        p.mutable_grad() = values.to(p.device(), /*non_blocking=*/false, /*copy=*/true);
-      }
-    }
-    // Scaling the learning rate of every group for this one step (ScaDLES' gamma); the
-    // configured rate is restored at once, so checkpoints never see the scaled one.
-    std::vector<double> rates;
-    if (learning_rate_scale != 1.0) {
-      for (auto& group : impl_->optimizer->param_groups()) {
-        rates.push_back(group.options().get_lr());
-        group.options().set_lr(rates.back() * learning_rate_scale);
-      }
-    }
-    impl_->optimizer->step();
-    size_t i = 0;
-    for (auto& group : impl_->optimizer->param_groups()) {
-      if (i < rates.size()) group.options().set_lr(rates[i++]);
-    }
-    return Status::Ok();
-  }));
-  ++impl_->steps;
-  if (timing != nullptr) {
-    timing->optimizer_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  }
-  return Status::Ok();
-}
-
 Status Model::SetParameters(std::span<const float> values) {
   if (values.size() != ParameterCount()) {
     return InvalidArgument("parameters: expected " + std::to_string(ParameterCount()) +
@@ -623,42 +526,5 @@ void RetainFreedMemory() {
   });
 #endif
 }
-
-// Tensor-level API (torch_model.h).
-
-Result<at::Tensor> ForwardTensor(Model& model, const at::Tensor& features) {
-  Model::Impl& impl = ImplOf(model);
-  ApplyThreadsHere();
-  return Guarded("forward", [&]() -> Result<at::Tensor> {
-    // NoGradGuard rather than inference mode: callers may keep using the result in normal
-    // tensor code, which inference tensors would refuse.
-    torch::NoGradGuard no_grad;
-    ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(impl, features));
-    return ForwardScaled(impl, input);
-  });
-}
-
-Result<float> TrainStepTensor(Model& model, const at::Tensor& features, const at::Tensor& labels) {
-  Model::Impl& impl = ImplOf(model);
-  ApplyThreadsHere();
-  return Guarded("train step", [&]() -> Result<float> {
-    ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(impl, features));
-    if (labels.scalar_type() != at::kLong || labels.dim() != 1 || labels.size(0) != input.size(0)) {
-      return InvalidArgument("labels: expected int64 [" + std::to_string(input.size(0)) +
-                             "], got " + std::string(c10::toString(labels.scalar_type())) + " " +
-                             ShapeString(labels.sizes().vec()));
-    }
-    if (labels.min().item<int64_t>() < 0 ||
-        labels.max().item<int64_t>() >= impl.options.num_classes) {
-      return InvalidArgument("labels: values must be classes in [0, " +
-                             std::to_string(impl.options.num_classes) + ")");
-    }
-    return TrainScaled(impl, input, labels, nullptr);
-  });
-}
-
-std::vector<at::Tensor> ParameterTensors(Model& model) { return ImplOf(model).parameters; }
-
-torch::optim::Optimizer& OptimizerOf(Model& model) { return *ImplOf(model).optimizer; }
 
 }  // namespace streamtrain::model
