@@ -34,17 +34,27 @@ port another service also uses gets STREAMTRAIN_BIND_ADDRESS=<its address> added
 environment (the replica's --bind-address), so both bind 8080 and `replica-1:8080` and
 `replica-2:8080` (the Prometheus targets) reach the right one.
 
+The trainers may form a data-parallel training group (STREAMTRAIN_WORLD_SIZE > 1,
+docs/distributed.md): one trainer service per rank, each with its own ingest and store, the
+ingests in one consumer group. A rank's Gloo endpoint binds the address its hostname resolves
+to, which in Docker is the container's own; here each rank gets
+STREAMTRAIN_BIND_ADDRESS=<its service's address> (the trainer's --bind-address) instead.
+
 Other overrides, to keep the test bounded: the producer streams STREAMTRAIN_LIMIT records
 (default 1200, env STREAMTRAIN_COMPOSE_RECORDS; compose streams all 60,000), and the
-trainer's initial model takes STREAMTRAIN_INITIAL_RECORDS=400 (compose: 10,000). The test
-prints every override.
+trainer's initial model takes STREAMTRAIN_INITIAL_RECORDS=400 (compose: 10,000; in a group
+rank 0 trains it on its store). The test prints every override.
 
-Then it checks that the pipeline works: the producer exits 0, ingest's /metrics counts every
-record stored, the trainer trains on all the others and publishes, every healthcheck passes,
-Prometheus scrapes every target of dashboards/prometheus.yml (each a compose service and a
-port it serves) and answers at Grafana's datasource URL; the trainer stopped (SIGTERM, as
+Then it checks that the pipeline works: the producer exits 0, the ingests' /metrics count
+every record stored (in a group: split between the ingests, each storing some; a record
+stored by two ingests after a rebalance is allowed and reported), the trainer (all ranks
+together) trains on all the others and publishes, every healthcheck passes, Prometheus
+scrapes every target of dashboards/prometheus.yml (each a compose service and a port it
+serves) and answers at Grafana's datasource URL; the trainer stopped (SIGTERM, as
 `docker-compose stop` does) leaves a checkpoint whose version and digest every replica's
-/v1/model reaches. What only Docker can show is listed as unverified at the end.
+/v1/model reaches. In a group, SIGTERM to rank 0 stops every rank at the same iteration: each
+exits 0 with a checkpoint of that iteration holding the same parameter digest. What only
+Docker can show is listed as unverified at the end.
 """
 
 import json
@@ -84,8 +94,13 @@ def kafka_version(src):
         return re.search(r"<kafka.version>(.*)</kafka.version>", f.read()).group(1)
 
 
+def world_size(services, name):
+    return int(env_of(services, name).get("STREAMTRAIN_WORLD_SIZE", 1))
+
+
 def roles(services):
-    """{role: [service]} for the streamtrain services: ingest, trainer, replica, producer."""
+    """{role: [service]} for the streamtrain services: ingest, trainer, replica, producer.
+    The trainers are in rank order (rank 0, the one that publishes, first)."""
     found = {"ingest": [], "trainer": [], "replica": [], "producer": []}
     for name, service in services.items():
         if service.get("image") != STREAMTRAIN_IMAGE:
@@ -94,12 +109,53 @@ def roles(services):
         role = "producer" if argv[:2] == ["streamtrain", "produce"] else argv[0].split("-")[-1]
         if role in found:
             found[role].append(name)
-    for role in ("ingest", "trainer", "producer"):
-        if len(found[role]) != 1:
-            raise Failure("expected one %s service, found %s" % (role, found[role]))
+    if len(found["producer"]) != 1:
+        raise Failure("expected one producer service, found %s" % found["producer"])
     if not found["replica"]:
         raise Failure("found no replica service")
+    trainers = found["trainer"]
+    if not trainers:
+        raise Failure("found no trainer service")
+    w = world_size(services, trainers[0])
+    ranks = sorted((int(env_of(services, n).get("STREAMTRAIN_RANK", 0)), n) for n in trainers)
+    if [r for r, _ in ranks] != list(range(w)) or \
+            any(world_size(services, n) != w for n in trainers):
+        raise Failure("the trainers %s are not the ranks 0..%d of one group of %d (ranks %s, "
+                      "world sizes %s)" % (trainers, w - 1, w, [r for r, _ in ranks],
+                                           [world_size(services, n) for n in trainers]))
+    found["trainer"] = [n for _, n in ranks]
+    if w > 1:
+        # Each rank reads its own store, written by its own ingest; the ingests share one
+        # consumer group, so that Kafka splits the records between them.
+        stores = [stack_volume(services, n, "STREAMTRAIN_STORE") for n in found["trainer"]]
+        ingest_stores = sorted(stack_volume(services, n, "STREAMTRAIN_STORE")
+                               for n in found["ingest"])
+        groups = {env_of(services, n).get("STREAMTRAIN_GROUP") for n in found["ingest"]}
+        if sorted(stores) != ingest_stores or len(set(stores)) != w or len(groups) != 1:
+            raise Failure("a group of %d ranks needs one ingest per rank, each rank's store "
+                          "its own and written by its ingest, the ingests in one consumer "
+                          "group: rank stores %s, ingest stores %s, consumer groups %s" %
+                          (w, stores, ingest_stores, sorted(map(str, groups))))
+        rendezvous = env_of(services, found["trainer"][0]).get("STREAMTRAIN_RENDEZVOUS", "")
+        if any(env_of(services, n).get("STREAMTRAIN_RENDEZVOUS") != rendezvous
+               for n in found["trainer"]) or \
+                rendezvous.rsplit(":", 1)[0] != found["trainer"][0]:
+            raise Failure("every rank's STREAMTRAIN_RENDEZVOUS must name rank 0's service "
+                          "(%s), found %s" % (found["trainer"][0], rendezvous))
+    elif len(found["ingest"]) != 1 or len(trainers) != 1:
+        raise Failure("expected one ingest and one trainer service, found %s and %s" %
+                      (found["ingest"], trainers))
     return found
+
+
+def stack_volume(services, name, variable):
+    """The named volume a service mounts at the path its environment `variable` names."""
+    path = env_of(services, name).get(variable, "")
+    for volume in services[name].get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if path == target or path.startswith(target + "/"):
+            return source + path[len(target):]
+    return None
 
 
 def env_of(services, name):
@@ -138,11 +194,10 @@ def check_pipeline(stack, services, role):
     """Records stored, the trainer trained and published, health checks and Prometheus, and
     every replica at the stopped trainer's version and digest. Returns (version, digest)."""
     running = stack.running
-    ingest, trainer, producer = role["ingest"][0], role["trainer"][0], role["producer"][0]
-    ingest_port = int(env_of(services, ingest)["STREAMTRAIN_METRICS_PORT"])
-    trainer_port = int(env_of(services, trainer)["STREAMTRAIN_METRICS_PORT"])
+    trainer, producer = role["trainer"][0], role["producer"][0]
+    ranks = role["trainer"]  # [trainer] when it trains alone
     trigger = int(env_of(services, trainer).get("STREAMTRAIN_TRIGGER", 8))
-    always_on = [running[n] for n in [ingest, trainer] + role["replica"]]
+    always_on = [running[n] for n in role["ingest"] + ranks + role["replica"]]
     check_topics(stack, services)
 
     status = wait_until(lambda: running[producer].proc.poll() is not None and
@@ -152,37 +207,69 @@ def check_pipeline(stack, services, role):
         raise Failure("%s exited with %d; its log:\n%s" % (producer, status,
                                                            running[producer].tail()))
 
-    def ingest_metric(name):
-        code, body = http_get(url(ingest, ingest_port, "/metrics"))
-        return metric(body, name) if code == 200 else None
-
-    stored_total = "streamtrain_ingest_records_stored_total"
-    wait_until(lambda: (ingest_metric(stored_total) or 0) >= RECORDS, 90,
-               "ingest to store %d records" % RECORDS, always_on)
-    stored = ingest_metric(stored_total)
-    rejected = ingest_metric("streamtrain_ingest_records_rejected_total") or 0
-    log("ingest stored %d records, rejected %d" % (stored, rejected))
-    if stored != RECORDS or rejected != 0:
-        raise Failure("ingest stored %d and rejected %d of %d records" %
-                      (stored, rejected, RECORDS))
-
-    streamed = (RECORDS - INITIAL_RECORDS) // trigger * trigger
-
-    def trainer_metrics():
-        code, body = http_get(url(trainer, trainer_port, "/metrics"))
+    def metrics_of(name):
+        port = int(env_of(services, name)["STREAMTRAIN_METRICS_PORT"])
+        code, body = http_get(url(name, port, "/metrics"))
         return body if code == 200 else ""
 
-    wait_until(lambda: (metric(trainer_metrics(), "streamtrain_trainer_records_trained_total")
-                        or 0) >= streamed,
-               120, "the trainer to train on %d streamed records" % streamed, always_on)
-    body = trainer_metrics()
+    def ingest_sum(name):
+        return sum(metric(metrics_of(n), name) or 0 for n in role["ingest"])
+
+    stored_total = "streamtrain_ingest_records_stored_total"
+    lag = "streamtrain_ingest_consumer_lag_messages"
+    wait_until(lambda: ingest_sum(stored_total) >= RECORDS and
+               all(metric(metrics_of(n), lag) == 0 for n in role["ingest"]), 90,
+               "ingest to store %d records" % RECORDS, always_on)
+    stored = {n: int(metric(metrics_of(n), stored_total) or 0) for n in role["ingest"]}
+    rejected = ingest_sum("streamtrain_ingest_records_rejected_total")
+    log("ingest stored %s records, rejected %d" % (
+        ", ".join("%d (%s)" % (v, n) for n, v in stored.items()), rejected))
+    total = sum(stored.values())
+    if len(ranks) == 1 and total != RECORDS or total < RECORDS or rejected != 0:
+        raise Failure("ingest stored %d and rejected %d of %d records" %
+                      (total, rejected, RECORDS))
+    if total > RECORDS:
+        # Only possible across ingests: a partition moved (a rebalance) before its last
+        # offsets were committed, and the new owner stored them again (docs/distributed.md).
+        log("%d records stored by two ingests (a rebalance moved a partition before its "
+            "offsets were committed: at least once across ranks)" % (total - RECORDS))
+    if len(ranks) > 1 and min(stored.values()) == 0:
+        raise Failure("an ingest of the group stored nothing: %s" % stored)
+
+    if len(ranks) == 1:
+        streamed = (RECORDS - INITIAL_RECORDS) // trigger * trigger
+        most = streamed
+    else:
+        # Weighted aggregation: the group iterates while its ranks together have t new
+        # records, so fewer than t remain untrained at the end. Rank 0's initial model took
+        # INITIAL_RECORDS of its store; every other rank streams its whole store.
+        most = total - INITIAL_RECORDS
+        streamed = most - (trigger - 1)
+
+    def trained():
+        return sum(metric(metrics_of(n), "streamtrain_trainer_records_trained_total") or 0
+                   for n in ranks)
+
+    wait_until(lambda: trained() >= streamed, 120,
+               "the trainer%s to train on %d streamed records" % (
+                   "s" if len(ranks) > 1 else "", streamed), always_on)
+    if len(ranks) > 1:
+        contributed = {n: metric(metrics_of(n), "streamtrain_trainer_records_trained_total")
+                       for n in ranks}
+        log("the group trained on %d streamed records: %s" % (trained(), ", ".join(
+            "%d (%s)" % (v, n) for n, v in contributed.items())))
+    body = metrics_of(trainer)
     published = metric(body, "streamtrain_deltas_published_total") or 0
     log("trainer: version %d, %d deltas and %d snapshots published" % (
         metric(body, "streamtrain_trainer_model_version") or 0, published,
         metric(body, "streamtrain_snapshots_published_total") or 0))
-    if published < streamed // trigger:
+    # A single trainer iterates every t records; a group's iteration trains t to W t of
+    # them, and rank 0 publishes one delta per global iteration.
+    iterations = streamed // trigger if len(ranks) == 1 else \
+        metric(body, "streamtrain_trainer_iterations_total") or 0
+    if published < iterations or iterations == 0:
         raise Failure("the trainer published %d deltas for %d iterations" %
-                      (published, streamed // trigger))
+                      (published, iterations))
 
     # Every healthcheck passes once the trainer has published (the replicas' needs a model).
     for name in running:
@@ -192,23 +279,36 @@ def check_pipeline(stack, services, role):
     check_prometheus(stack, services, always_on)
 
     # `docker-compose stop trainer`: SIGTERM writes a checkpoint; every replica must reach
-    # its version with the same digest.
+    # its version with the same digest. In a group every rank stops at the same iteration.
     status = stack.stop(trainer)
     if status != 0:
         raise Failure("the trainer exited with %d on SIGTERM; its log:\n%s" %
                       (status, running[trainer].tail()))
-    checkpoint_dir = stack.map_path(env_of(services, trainer)["STREAMTRAIN_CHECKPOINT_DIR"],
-                                    stack.mounts(trainer))
-    inspected = subprocess.run([os.path.join(stack.bin, "streamtrain"), "inspect", "checkpoint",
-                                checkpoint_dir, "--json"], capture_output=True, text=True,
-                               check=True)
-    checkpoint = json.loads(inspected.stdout)
+    checkpoints = {}
+    for name in ranks:
+        if name != trainer:
+            status = running[name].wait(timeout=60)
+            if status != 0:
+                raise Failure("%s exited with %s when rank 0 stopped (expected 0: the group "
+                              "stops together); its log:\n%s" % (name, status,
+                                                                running[name].tail()))
+        checkpoints[name] = inspect_checkpoint(stack, services, name, len(ranks) > 1)
+    checkpoint = checkpoints[trainer]
     version, digest = checkpoint["version"], checkpoint["digest"]
     log("trainer checkpoint: version %d, digest %s, %d streamed records trained" % (
         version, digest, checkpoint["records_trained"]))
-    if checkpoint["records_trained"] != streamed:
-        raise Failure("the checkpoint holds %d streamed records trained, expected %d" %
-                      (checkpoint["records_trained"], streamed))
+    if not streamed <= checkpoint["records_trained"] <= most:
+        raise Failure("the checkpoint holds %d streamed records trained, expected %s" % (
+            checkpoint["records_trained"],
+            streamed if streamed == most else "%d to %d" % (streamed, most)))
+    for name in ranks[1:]:
+        other = checkpoints[name]
+        log("%s checkpoint: iteration %d, parameter digest %s, %d group records trained" % (
+            name, other["iterations"], other["parameters_digest"], other["records_trained"]))
+        for key in ("iterations", "records_trained", "parameters_digest"):
+            if other[key] != checkpoint[key]:
+                raise Failure("%s's checkpoint has %s %s, rank 0's %s" %
+                              (name, key, other[key], checkpoint[key]))
     for name in role["replica"]:
         port = int(env_of(services, name)["STREAMTRAIN_HTTP_PORT"])
 
@@ -223,6 +323,23 @@ def check_pipeline(stack, services, role):
             raise Failure("%s serves digest %s at version %d, the trainer %s" %
                           (name, model["digest"], version, digest))
     return version, digest
+
+
+def inspect_checkpoint(stack, services, name, group):
+    """`streamtrain inspect checkpoint --json` of a trainer service's checkpoint directory
+    (a group rank's newest iteration-N directory in it)."""
+    checkpoint_dir = stack.map_path(env_of(services, name)["STREAMTRAIN_CHECKPOINT_DIR"],
+                                    stack.mounts(name))
+    if group:
+        complete = sorted(d for d in os.listdir(checkpoint_dir) if d.startswith("iteration-")
+                          and os.path.exists(os.path.join(checkpoint_dir, d, "group.json")))
+        if not complete:
+            raise Failure("%s wrote no group checkpoint in %s" % (name, checkpoint_dir))
+        checkpoint_dir = os.path.join(checkpoint_dir, complete[-1])
+    inspected = subprocess.run([os.path.join(stack.bin, "streamtrain"), "inspect", "checkpoint",
+                                checkpoint_dir, "--json"], capture_output=True, text=True,
+                               check=True)
+    return json.loads(inspected.stdout)
 
 
 def check_prometheus(stack, services, watch):
@@ -310,9 +427,10 @@ def main():
         broker_port, " ".join(broker_properties)))
     overrides = {
         role["producer"][0]: {"STREAMTRAIN_LIMIT": (str(RECORDS), "compose streams 60,000")},
-        role["trainer"][0]: {"STREAMTRAIN_INITIAL_RECORDS": (str(INITIAL_RECORDS), "compose: %s" % (
-            env_of(services, role["trainer"][0]).get("STREAMTRAIN_INITIAL_RECORDS")))},
     }
+    for name in role["trainer"]:
+        overrides[name] = {"STREAMTRAIN_INITIAL_RECORDS": (str(INITIAL_RECORDS), "compose: %s" % (
+            env_of(services, name).get("STREAMTRAIN_INITIAL_RECORDS")))}
 
     # Each service its own loopback address; the broker's is the one `streamtrain broker`
     # listens on.
@@ -335,9 +453,12 @@ def main():
         if bad:
             raise Failure("exit statuses on SIGTERM: %s" % bad)
         ok = True
-        log("PASSED in %.0f s: Apache Kafka %s stand-in, %d records, trainer and %d replicas at "
-            "version %d, digest %s" % (time.monotonic() - started, kafka_version(src), RECORDS,
-                                       len(role["replica"]), version, digest))
+        log("PASSED in %.0f s: Apache Kafka %s stand-in, %d records, %s and %d replicas at "
+            "version %d, digest %s" % (
+                time.monotonic() - started, kafka_version(src), RECORDS,
+                "trainer" if len(role["trainer"]) == 1 else
+                "a training group of %d ranks" % len(role["trainer"]),
+                len(role["replica"]), version, digest))
         for line in UNVERIFIED:
             log("unverified without Docker: " + line)
     except Failure as e:

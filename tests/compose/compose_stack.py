@@ -4,7 +4,10 @@ ComposeStack reads the parsed compose file and starts, for each service, the pro
 image would run, in the order its depends_on conditions allow:
 
 - streamtrain:local (the Dockerfile): BIN_DIR/<entrypoint> with its `command` and
-  `environment`; the image's /usr/local/bin is BIN_DIR.
+  `environment`; the image's /usr/local/bin is BIN_DIR. A trainer rank of a training group
+  (STREAMTRAIN_WORLD_SIZE > 1) binds its Gloo endpoint to its service's address
+  (STREAMTRAIN_BIND_ADDRESS): in Docker that is the default, the address the container's
+  hostname resolves to.
 - the apache/kafka service with KAFKA_PROCESS_ROLES: `streamtrain broker --port P` with the
   service's KAFKA_* settings other than the node's identity and listeners; any other
   apache/kafka service (kafka-init): its entrypoint, KAFKA_BIN=kafka/bin for /opt/kafka/bin.
@@ -239,6 +242,11 @@ class ComposeStack:
             if shared:
                 self.override(name, env, "STREAMTRAIN_BIND_ADDRESS", self.addresses[name],
                               "%s serves the same container port" % ", ".join(shared))
+            elif int(env.get("STREAMTRAIN_WORLD_SIZE", 1)) > 1 and \
+                    "STREAMTRAIN_BIND_ADDRESS" not in env:
+                self.override(name, env, "STREAMTRAIN_BIND_ADDRESS", self.addresses[name],
+                              "a training rank's Gloo endpoint; Docker: the container's "
+                              "address, which its hostname resolves to")
             return argv, env
         if image.startswith("apache/kafka:") and name == self.kafka:
             data = mapping.get("/var/lib/kafka/data", os.path.join(self.work, "kafka-data"))
@@ -317,9 +325,13 @@ class ComposeStack:
         return True
 
     def check_alive(self):
-        """Fails when a service that should keep running has exited."""
+        """Fails when a service that should keep running has exited (`restart: on-failure`:
+        exited with an error)."""
         for name, service in self.running.items():
-            if service.exited() and self.services[name].get("restart", "no") != "no":
+            restart = self.services[name].get("restart", "no")
+            if restart == "on-failure" and service.exited() and service.proc.returncode == 0:
+                continue
+            if service.exited() and restart != "no":
                 raise Failure("%s exited with %s; its log:\n%s" %
                               (name, service.proc.returncode, service.tail()))
 

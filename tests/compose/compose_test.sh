@@ -16,10 +16,14 @@
 #    Dockerfile's runtime stage installs (or from debian:bookworm-slim itself).
 # 5. docker-compose.yml's apache/kafka images and every Kafka version the docs name are the
 #    release kafka/pom.xml pins.
+# 6. The training group's ranks are consistent (tests/compose/training_group_check.py: ranks
+#    0..W-1, the rendezvous at rank 0, a store, checkpoint volume and ingest per rank,
+#    `restart: on-failure`).
 set -euo pipefail
 
 src="${1:?usage: compose_test.sh SOURCE_DIR BIN_DIR}"
 bin="${2:?usage: compose_test.sh SOURCE_DIR BIN_DIR}"
+here="$(cd "$(dirname "$0")" && pwd)"
 cd "$src"
 failures=0
 fail() {
@@ -39,7 +43,8 @@ if ! docker-compose -f docker-compose.yml config -q; then
   fail "docker-compose config rejects docker-compose.yml"
 else
   services="$(docker-compose -f docker-compose.yml config --services | sort | tr '\n' ' ')"
-  for s in kafka kafka-init ingest trainer replica-1 replica-2 producer prometheus grafana; do
+  for s in kafka kafka-init ingest ingest-1 trainer trainer-1 replica-1 replica-2 producer \
+    prometheus grafana; do
     case " $services" in *" $s "*) ;; *) fail "no service '$s' (have: $services)" ;; esac
   done
 
@@ -52,6 +57,11 @@ else
     [ -e "$source" ] || fail "bind-mount source ${source#"$PWD"/} does not exist"
   done < <(sed -n "s|^ *- \\($PWD/[^:]*\\):.*|\\1|p" "$work/config.yml")
   [ "$mounts" -ge 4 ] || fail "found $mounts bind mounts from the repository, expected at least 4"
+
+  # 6. The training group.
+  if ! group="$(/usr/bin/python3 "$here/training_group_check.py" "$work/config.yml")"; then
+    fail "the training group of docker-compose.yml:"$'\n'"$group"
+  fi
 fi
 
 # 3. The topic script.
@@ -162,6 +172,7 @@ if [ "$failures" -gt 0 ]; then
   echo "compose test: $failures failure(s)" >&2
   exit 1
 fi
-echo "compose test: passed (docker-compose config, $mounts bind mounts, kafka/create-topics.sh," \
+echo "compose test: passed (docker-compose config, $mounts bind mounts, a training group of" \
+  "${group%% *} ranks, kafka/create-topics.sh," \
   "$checked linked libraries covered by the runtime image, Apache Kafka $kafka_version in" \
   "kafka/pom.xml, docker-compose.yml and the docs)"

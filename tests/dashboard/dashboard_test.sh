@@ -9,8 +9,11 @@
 #
 # Starts the development broker, ingest, a producer (the synthetic hyperplane stream at
 # 200 records/s, plus one malformed record sent with kcat), the trainer (mlp:16, deploying
-# sparse deltas), one replica with --served-accuracy, and Prometheus (scrape interval 1 s),
-# every one on loopback and on free ports. Grafana's variables are replaced by concrete
+# sparse deltas), one replica with --served-accuracy, a training group of two trainer ranks
+# (docs/distributed.md: each with its own ingest and store, the two ingests in a consumer
+# group of their own; adaptive top-k, stream truncation and data injection on, so that every
+# group series moves), and Prometheus (scrape interval 1 s), every one on loopback and on
+# free ports. Grafana's variables are replaced by concrete
 # values ($__rate_interval and $__interval by 1m, $__range by 5m). Stops every process it
 # started on exit, whatever happens; KEEP_WORK=1 keeps the work directory (logs, config).
 # Exit status: 0 passed, 1 failed, 77 skipped (a tool is missing: scripts/setup.sh
@@ -227,6 +230,27 @@ start replica "$bin/streamtrain-replica" --brokers "$brokers" --model-id dashboa
 trainer_port=$(http_port trainer)
 replica_port=$(http_port replica)
 
+# The training group: the single trainer above keeps the drift and deployment panels
+# (drift triggers are refused in a group); the group's ranks feed the "Distributed training"
+# row. Rank 0 trains the initial model on its store and, without --brokers, publishes nothing.
+rendezvous_port=$(free_port)
+log "starting a training group of 2 ranks (rendezvous 127.0.0.1:$rendezvous_port), each with its own ingest"
+group_ports=()
+for rank in 0 1; do
+  start "ingest-rank$rank" "$bin/streamtrain-ingest" --brokers "$brokers" \
+    --store "$work/store-rank$rank" --group dashboard-group --input-shape 10 --num-classes 2 \
+    --metrics-port 0
+  start "trainer-rank$rank" "$bin/streamtrain-trainer" --store "$work/store-rank$rank" \
+    --checkpoint-dir "$work/checkpoints-rank$rank" --model mlp:16 --feature-scale 1 --lr 0.01 \
+    --initial-records 200 --initial-epochs 2 --metrics-port 0 \
+    --world-size 2 --rank "$rank" --rendezvous "127.0.0.1:$rendezvous_port" \
+    --compression adaptive-topk --topk-ratio 0.1 --stream-buffer truncate --buffer-records 64 \
+    --inject-alpha 0.5 --inject-beta 0.25 --digest-every 20
+done
+for rank in 0 1; do
+  group_ports+=("$(http_port "ingest-rank$rank")" "$(http_port "trainer-rank$rank")")
+done
+
 log "streaming records at 200/s, and one malformed record"
 start producer "$bin/streamtrain" produce --brokers "$brokers" --dataset hyperplane:seed=4 \
   --limit 20000 --rate 200 --format binary
@@ -243,10 +267,10 @@ global:
 scrape_configs:
   - job_name: ingest
     static_configs:
-      - targets: ["127.0.0.1:$ingest_port"]
+      - targets: ["127.0.0.1:$ingest_port", "127.0.0.1:${group_ports[0]}", "127.0.0.1:${group_ports[2]}"]
   - job_name: trainer
     static_configs:
-      - targets: ["127.0.0.1:$trainer_port"]
+      - targets: ["127.0.0.1:$trainer_port", "127.0.0.1:${group_ports[1]}", "127.0.0.1:${group_ports[3]}"]
   - job_name: replica
     static_configs:
       - targets: ["127.0.0.1:$replica_port"]
@@ -273,15 +297,16 @@ for attempt in 1 2 3; do
 done
 [ -n "$prom" ] || { echo "dashboard test: Prometheus did not start" >&2; exit 1; }
 
-log "waiting for the 3 targets to be up"
+targets=7
+log "waiting for the $targets targets to be up"
 for _ in $(seq 60); do
   up=$(query 'count(up == 1)' | jq -r '.data.result[0].value[1] // 0' 2>/dev/null || echo 0)
-  [ "$up" = 3 ] && break
+  [ "$up" = "$targets" ] && break
   sleep 0.5
 done
-if [ "$up" != 3 ]; then
+if [ "$up" != "$targets" ]; then
   curl -s "$prom/api/v1/targets" | jq -r '.data.activeTargets[] | "\(.scrapeUrl): \(.health) \(.lastError)"' >&2
-  echo "dashboard test: only ${up:-0} of 3 targets are up" >&2
+  echo "dashboard test: only ${up:-0} of $targets targets are up" >&2
   exit 1
 fi
 
@@ -300,7 +325,8 @@ for _ in $(seq 10); do
 done
 
 # ---------------------------------------------------------------- promtool check metrics
-for svc in ingest:$ingest_port trainer:$trainer_port replica:$replica_port; do
+for svc in ingest:$ingest_port trainer:$trainer_port replica:$replica_port \
+  trainer-rank0:${group_ports[1]} trainer-rank1:${group_ports[3]}; do
   name=${svc%%:*}
   port=${svc##*:}
   log "promtool check metrics on $name's /metrics"
