@@ -22,7 +22,6 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <iostream>
 #include <limits>
 #include <random>
@@ -189,31 +188,6 @@ class Feeder {
   std::atomic<uint64_t> fed_{0};
   Status status_;
 };
-
-// Sum of the series of `name` whose labels pass `wanted`: counters and gauges by value,
-// histograms by their sum of observations.
-double MetricSum(prometheus::Registry& registry, const std::string& name,
-                 const std::function<bool(const std::string&, const std::string&)>& wanted = {}) {
-  double sum = 0;
-  for (const auto& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const auto& m : family.metric) {
-      bool pass = true;
-      for (const auto& l : m.label) pass = pass && (!wanted || wanted(l.name, l.value));
-      if (!pass) continue;
-      sum += family.type == prometheus::MetricType::Histogram ? m.histogram.sample_sum
-             : family.type == prometheus::MetricType::Gauge   ? m.gauge.value
-                                                              : m.counter.value;
-    }
-  }
-  return sum;
-}
-
-auto LabelIs(const std::string& name, const std::vector<std::string>& values) {
-  return [name, values](const std::string& n, const std::string& v) {
-    return n != name || std::find(values.begin(), values.end(), v) != values.end();
-  };
-}
 
 // A group configuration: aggregation-buffer-exchange.
 struct GroupConfig {

@@ -50,6 +50,29 @@ double RecordsPerSecond(const ThroughputRun& r) {
 
 }  // namespace
 
+double MetricSum(prometheus::Registry& registry, const std::string& name,
+                 const LabelFilter& wanted) {
+  double sum = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      bool pass = true;
+      for (const auto& l : m.label) pass = pass && (!wanted || wanted(l.name, l.value));
+      if (!pass) continue;
+      sum += family.type == prometheus::MetricType::Histogram ? m.histogram.sample_sum
+             : family.type == prometheus::MetricType::Gauge   ? m.gauge.value
+                                                              : m.counter.value;
+    }
+  }
+  return sum;
+}
+
+LabelFilter LabelIs(const std::string& name, const std::vector<std::string>& values) {
+  return [name, values](const std::string& n, const std::string& v) {
+    return n != name || std::find(values.begin(), values.end(), v) != values.end();
+  };
+}
+
 std::optional<GroupSample> FirstAtTarget(const StreamRun& run, uint64_t window, double target) {
   for (const GroupSample& s : run.samples) {
     if (s.records >= window && s.window >= target) return s;

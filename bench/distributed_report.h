@@ -2,15 +2,26 @@
 // it: per rate pattern and group configuration, the group's prequential accuracy over the
 // stream, the time and records to a target windowed accuracy, buffer occupancy, drops and
 // traffic; and the throughput of W = 1 against W = 2 on pre-filled stores with the
-// collective's cost beside the step time.
+// collective's cost beside the step time; reading the ranks' metrics.
 #pragma once
 
+#include <prometheus/registry.h>
+
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace streamtrain::bench {
+
+// Sum of the series of `name` in a rank's registry whose labels all pass `wanted`:
+// counters and gauges by value, histograms by their sum of observations.
+using LabelFilter = std::function<bool(const std::string& label, const std::string& value)>;
+double MetricSum(prometheus::Registry& registry, const std::string& name,
+                 const LabelFilter& wanted = {});
+// Passes the series whose label `name` is one of `values` (or that have no such label).
+LabelFilter LabelIs(const std::string& name, const std::vector<std::string>& values);
 
 // One sample of the group's state (rank 0's view: the group's numbers are the same on every
 // rank), taken every few tens of milliseconds while the stream runs.
