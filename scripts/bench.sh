@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds and runs one benchmark of bench/ (bench/README.md) with its results written to
 # bench/results/: scripts/bench.sh NAME [ARGS...], NAME one of ingest, trainer, selection,
-# delta_size, apply, deploy, freshness, swap, drift_detectors, drift. Extra arguments go to the
-# benchmark. (The soak is bench/soak.sh.) ingest and freshness run on the in-process mock broker and on a real
+# delta_size, apply, deploy, freshness, swap, drift_detectors, drift, distributed. Extra
+# arguments go to the benchmark. (The soak is bench/soak.sh.) ingest and freshness run on the in-process mock broker and on a real
 # Apache Kafka side by side (--brokers mock,kafka); Kafka comes from scripts/kafka-fetch.sh.
 set -euo pipefail
 
-name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness|swap|drift_detectors|drift [ARGS...]}"
+name="${1:?usage: scripts/bench.sh ingest|trainer|selection|delta_size|apply|deploy|freshness|swap|drift_detectors|drift|distributed [ARGS...]}"
 shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${STREAMTRAIN_BUILD_DIR:-$root/build}"
