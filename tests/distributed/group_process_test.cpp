@@ -133,7 +133,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a rank killed with kill -9 stops the others with an error naming it, and the restarted "
+    "a rank killed with kill -9 stops the others with an error naming it and the restarted "
     "group continues without repeating a version",
     "[distributed][process]") {
   constexpr int kW = 3;
@@ -174,6 +174,9 @@ TEST_CASE(
     CHECK(*status != 0);
     const std::string log = ReadText(rank.log());
     CHECK_THAT(log, Catch::Contains("rank 2 stopped"));
+    // Rank 0 hosts the store the heartbeats are read from: it stays up (and beating) until
+    // rank 1 has read them, so rank 1 does not blame it.
+    if (r == 1) CHECK_THAT(log, !Catch::Contains("rank 0 stopped"));
     CHECK_THAT(log, !Catch::Contains("parameter digests agree"));
   }
   const std::optional<uint64_t> resume_at = NewestCommonCheckpoint(dir.path(), kW);
@@ -185,9 +188,8 @@ TEST_CASE(
   // More records for every rank, so the restarted group has new ones whatever the first run
   // streamed before the kill; the second run stops once (nearly) all are trained.
   constexpr uint64_t kMore = 400;
-  static constexpr uint64_t kSizes[] = {1200, 800, 600};
   for (int r = 0; r < kW; ++r) {
-    AppendHyperplaneRecords(RankStore(dir.path(), r), kSizes[r], kMore,
+    AppendHyperplaneRecords(RankStore(dir.path(), r), kRankStoreSizes[r], kMore,
                             "hyperplane:seed=" + std::to_string(50 + r) + ",noise=0.02,drift=0");
   }
   const uint64_t stop_after = streamable + kW * kMore - 48;
@@ -201,7 +203,7 @@ TEST_CASE(
     CHECK_THAT(ReadText(second[r]->log()),
                Catch::Contains("rank " + std::to_string(r) +
                                ": resumed the group from its newest common checkpoint, iteration " +
-                               std::to_string(*resume_at)));
+                               std::to_string(*resume_at) + "\n"));
   }
   const auto checkpoints = RequireIdenticalRanks(dir.path(), kW);
   const auto& rank0 = checkpoints[0].checkpoint;

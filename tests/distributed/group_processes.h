@@ -5,8 +5,10 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <set>
@@ -61,14 +63,16 @@ inline void AppendHyperplaneRecords(const std::filesystem::path& path, uint64_t 
   REQUIRE(appended->duplicates == 0);
 }
 
+// The records in each rank's store (MakeRankStores), by rank.
+inline constexpr uint64_t kRankStoreSizes[] = {1200, 800, 600};
+
 // One store per rank, of different sizes and streams: the ranks' record rates differ, and
 // the smaller stores run dry first, as ScaDLES' stragglers. Returns the records the group
 // can stream (every record but rank 0's initial ones).
 inline uint64_t MakeRankStores(const std::filesystem::path& dir, int world_size) {
-  static constexpr uint64_t kSizes[] = {1200, 800, 600};
   uint64_t streamable = 0;
   for (int r = 0; r < world_size; ++r) {
-    const uint64_t n = kSizes[r];
+    const uint64_t n = kRankStoreSizes[r];
     AppendHyperplaneRecords(RankStore(dir, r), 0, n,
                             "hyperplane:seed=" + std::to_string(5 + r) + ",noise=0.02,drift=0");
     streamable += r == 0 ? n - kGroupInitialRecords : n;
