@@ -66,7 +66,16 @@ struct ProcessGroup::Impl {
       body();
       return Status::Ok();
     } catch (const std::exception& e) {
-      std::string missing = liveness->DescribeMissing();
+      int missing_ranks = 0;
+      std::string missing = liveness->DescribeMissing(&missing_ranks);
+      liveness->ReportDiagnosed();
+      if (options.rank == 0) {
+        // Keep hosting the store until the live ranks have named the missing ones too. A
+        // live rank blocked in the collective notices at its timeout, then reads heartbeats
+        // for 3 periods.
+        liveness->AwaitDiagnoses(options.world_size - missing_ranks,
+                                 options.timeout + 4 * options.heartbeat);
+      }
       if (missing.empty()) missing = "no rank is missing a heartbeat";
       failed = Unavailable(
           "distributed " + std::string(what) + " failed on rank " + std::to_string(options.rank) +

@@ -21,6 +21,9 @@ c10::intrusive_ptr<c10d::TCPStore> Client(const GroupOptions& o,
 
 std::string HeartbeatKey(int rank) { return "hb/" + std::to_string(rank); }
 
+// How many ranks finished naming the missing ones after the group failed.
+constexpr const char* kDiagnosedKey = "hb/diagnosed";
+
 RankLiveness::RankLiveness(const GroupOptions& options) : options_(options) {}
 
 RankLiveness::~RankLiveness() { Stop(); }
@@ -51,7 +54,8 @@ void RankLiveness::Beat() {
   }
 }
 
-std::string RankLiveness::DescribeMissing() const {
+std::string RankLiveness::DescribeMissing(int* missing_ranks) const {
+  if (missing_ranks) *missing_ranks = 0;
   const int w = options_.world_size;
   try {
     auto store = Client(options_, std::chrono::milliseconds(2000));
@@ -70,13 +74,34 @@ std::string RankLiveness::DescribeMissing() const {
         continue;
       }
       if (!missing.empty()) missing += ", ";
+      if (missing_ranks) ++*missing_ranks;
       missing += "rank " + std::to_string(r) + " stopped (no heartbeat for " +
                  std::to_string(std::chrono::duration<double>(wait).count()).substr(0, 4) + " s)";
     }
     return missing;
   } catch (const std::exception&) {
+    if (missing_ranks) *missing_ranks = 1;
     return "rank 0 stopped (the rendezvous store it hosts at " + options_.host + ":" +
            std::to_string(options_.port) + " is unreachable)";
+  }
+}
+
+void RankLiveness::ReportDiagnosed() const {
+  try {
+    Client(options_, std::chrono::milliseconds(2000))->add(kDiagnosedKey, 1);
+  } catch (const std::exception&) {
+    // The store went away with rank 0: nobody is waiting for the report.
+  }
+}
+
+void RankLiveness::AwaitDiagnoses(int ranks, std::chrono::milliseconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  try {
+    auto store = Client(options_, std::chrono::milliseconds(2000));
+    while (store->add(kDiagnosedKey, 0) < ranks && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  } catch (const std::exception&) {
   }
 }
 

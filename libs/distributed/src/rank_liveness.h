@@ -21,8 +21,16 @@ class RankLiveness {
   void Stop();
   // Reads every rank's counter twice, 3 heartbeats apart: "" when all moved, else e.g.
   // "rank 2 stopped (no heartbeat for 1.5 s)"; when the store itself is unreachable, names
-  // rank 0, which hosts it.
-  std::string DescribeMissing() const;
+  // rank 0, which hosts it. `missing_ranks` (if given) receives how many ranks it named.
+  std::string DescribeMissing(int* missing_ranks = nullptr) const;
+  // After a failed collective: counts this rank's DescribeMissing as done in the store.
+  // Nothing when the store is gone.
+  void ReportDiagnosed() const;
+  // Rank 0 after a failed collective: returns once `ranks` ranks (itself included) have
+  // reported their diagnosis, or after `limit`. Rank 0 hosts the store; were it to exit
+  // at once, a survivor still reading heartbeats would find the store gone and blame rank 0
+  // instead of the rank that stopped.
+  void AwaitDiagnoses(int ranks, std::chrono::milliseconds limit) const;
 
  private:
   void Beat();
