@@ -57,6 +57,7 @@ struct ProcessGroup::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
   std::unique_ptr<RankLiveness> liveness;
   std::optional<Status> failed;  // sticky: a group that failed once stays failed
+  int missing_ranks = 0;         // how many ranks the failure's diagnosis named
 
   // Runs one collective; turns an exception into the group's failure, naming missing ranks.
   template <typename Body>
@@ -66,16 +67,8 @@ struct ProcessGroup::Impl {
       body();
       return Status::Ok();
     } catch (const std::exception& e) {
-      int missing_ranks = 0;
       std::string missing = liveness->DescribeMissing(&missing_ranks);
       liveness->ReportDiagnosed();
-      if (options.rank == 0) {
-        // Keep hosting the store until the live ranks have named the missing ones too. A
-        // live rank blocked in the collective notices at its timeout, then reads heartbeats
-        // for 3 periods.
-        liveness->AwaitDiagnoses(options.world_size - missing_ranks,
-                                 options.timeout + 4 * options.heartbeat);
-      }
       if (missing.empty()) missing = "no rank is missing a heartbeat";
       failed = Unavailable(
           "distributed " + std::string(what) + " failed on rank " + std::to_string(options.rank) +
@@ -125,11 +118,19 @@ ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 
 ProcessGroup::~ProcessGroup() {
   if (impl_->failed) {
-    // The peers are diagnosing the same failure: close this rank's connections now so their
-    // collectives fail too, but keep beating (and, on rank 0, keep the store up) for a few
-    // heartbeats, or a peer would read this rank's exit as the failure's cause.
+    // The peers are diagnosing the same failure: close this rank's connections now, so that
+    // a peer still blocked on this rank fails at once rather than at its timeout, but keep
+    // beating for a few heartbeats, or a peer would read this rank's exit as the cause.
+    // Rank 0 keeps its store up until every live rank has reported its diagnosis (each
+    // adds to a counter there), bounded: a peer notices within its own diagnosis time.
+    const GroupOptions& o = impl_->options;
     impl_->group.reset();
-    std::this_thread::sleep_for(impl_->options.heartbeat * 4 + std::chrono::milliseconds(500));
+    if (o.rank == 0) {
+      impl_->liveness->AwaitDiagnoses(o.world_size - impl_->missing_ranks,
+                                      o.heartbeat * 8 + std::chrono::milliseconds(2000));
+    } else {
+      std::this_thread::sleep_for(o.heartbeat * 4 + std::chrono::milliseconds(500));
+    }
   }
   if (impl_->liveness) impl_->liveness->Stop();
 }

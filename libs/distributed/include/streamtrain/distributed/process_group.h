@@ -7,9 +7,11 @@
 // peers' sockets close and the collective fails at once; when it hangs, the collective fails
 // after the timeout. Either way the error names the rank(s) that stopped: each rank beats a
 // heartbeat counter in the store, and a failed collective reads them (rank_liveness.h). A
-// group that failed once stays failed: every later call returns the same error, and its
-// destructor keeps the heartbeat (and rank 0's store) up for 4 more beats so that the peers,
-// diagnosing the same failure, do not take this rank's exit for its cause.
+// group that failed once stays failed: every later call returns the same error. Its
+// destructor closes the connections at once (peers blocked on this rank fail now, not at
+// their timeout) but keeps beating for 4 more heartbeats, and rank 0 keeps its store up
+// until the live ranks reported their own diagnosis (bounded), so that no peer takes this
+// rank's exit for the failure's cause.
 //
 // Thread safety: one thread runs the collectives (the trainer's loop); the heartbeat runs on
 // a thread of its own.
