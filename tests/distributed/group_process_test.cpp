@@ -236,6 +236,38 @@ TEST_CASE(
   CHECK(replica.process.Stop() == 0);
 }
 
+TEST_CASE("a rank that hangs (SIGSTOP) stops the others with an error naming it after the timeout",
+          "[distributed][process]") {
+  // A stopped process neither answers collectives nor beats its heartbeat: unlike a killed
+  // one its sockets stay open, so only --collective-timeout (10 s here) ends the wait.
+  TempDir dir("streamtrain-group-hang");
+  MakeRankStores(dir.path(), 2);
+  const GroupSpec group{.world_size = 2, .rendezvous_port = FreePort()};
+  auto ranks = StartRanks(dir.path(), group, "hang");
+  const auto started = std::chrono::steady_clock::now();
+  while (true) {
+    for (auto& rank : ranks) {
+      const auto status = rank->WaitFor(0ms);
+      INFO(rank->name() << " exited with " << status.value_or(-1) << "\n" << LogTail(rank->log()));
+      REQUIRE(!status.has_value());
+    }
+    const auto done = GroupCheckpointIterations(RankCheckpoints(dir.path(), 0));
+    if (!done.empty() && *done.rbegin() >= 20) break;
+    REQUIRE(std::chrono::steady_clock::now() - started < 120s);
+    std::this_thread::sleep_for(50ms);  // polling the ranks' progress
+  }
+  ranks[1]->Signal(SIGSTOP);
+  auto& rank0 = *ranks[0];
+  // 120 s bounds the test; the error comes after the 10 s timeout and the 1.5 s diagnosis.
+  const auto status = rank0.WaitFor(120s);
+  INFO(LogTail(rank0.log()));
+  REQUIRE(status.has_value());
+  CHECK(*status != 0);
+  const std::string log = ReadText(rank0.log());
+  CHECK_THAT(log, Catch::Contains("rank 1 stopped"));
+  CHECK(ranks[1]->Kill9() == 128 + SIGKILL);  // SIGKILL ends a stopped process too
+}
+
 namespace {
 
 // Runs `command` in a shell; its exit status, and its output in `output`.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../support/child_process.h"
+#include "../support/hyperplane_store.h"
 #include "../support/service_process.h"
 #include "streamtrain/dataset/open_source.h"
 #include "streamtrain/kafka/partition_reader.h"
@@ -34,33 +35,6 @@ inline std::filesystem::path RankStore(const std::filesystem::path& dir, int ran
 }
 inline std::filesystem::path RankCheckpoints(const std::filesystem::path& dir, int rank) {
   return dir / ("checkpoints-" + std::to_string(rank));
-}
-
-// Appends `n` records of the hyperplane stream `spec` to the store at `path` (created when
-// missing), at offsets first_offset.. of topic "records". The store is closed on return, so
-// a trainer process can open it.
-inline void AppendHyperplaneRecords(const std::filesystem::path& path, uint64_t first_offset,
-                                    uint64_t n, const std::string& spec) {
-  store::StoreOptions so{.path = path};
-  so.schema.input_shape = {10};
-  so.schema.num_classes = 2;
-  auto store = store::HistoricalStore::Open(so);
-  REQUIRE(store.ok());
-  auto source = dataset::OpenSource({.spec = spec, .limit = n});
-  REQUIRE(source.ok());
-  std::vector<store::PendingRecord> batch;
-  for (uint64_t i = 0; i < n; ++i) {
-    auto record = (*source)->Next();
-    REQUIRE(record);
-    store::PendingRecord pending;
-    pending.origin.topic = "records";
-    pending.origin.offset = Offset(static_cast<int64_t>(first_offset + i));
-    pending.encoded = schema::EncodeBinaryRecord(*record);
-    batch.push_back(std::move(pending));
-  }
-  auto appended = (*store)->Append(batch);
-  REQUIRE(appended.ok());
-  REQUIRE(appended->duplicates == 0);
 }
 
 // The records in each rank's store (MakeRankStores), by rank.

@@ -105,6 +105,38 @@ TEST_CASE("process group: a rank that leaves is named in the others' errors", "[
   }
 }
 
+TEST_CASE("process group: a live rank that does not reach a collective is named after the timeout",
+          "[distributed]") {
+  // Rank 1 stays alive (its heartbeat beats) but is busy elsewhere: rank 0's allreduce
+  // times out, and its error says which rank never entered that collective.
+  const int port = testing::FreePort();
+  std::atomic<bool> rank0_done{false};
+  std::string rank0;
+  auto errors = OnRanks(2, [&](int r) -> std::string {
+    GroupOptions o = Options(2, r, port);
+    o.timeout = std::chrono::milliseconds(1000);
+    auto group = ProcessGroup::Join(o);
+    if (!group.ok()) return group.status().ToString();
+    std::vector<float> v(10, 1.0f);
+    if (Status s = (*group)->AllreduceSum(v); !s.ok()) return s.ToString();
+    if (r == 1) {
+      // Busy until rank 0 has its error (bounded, should rank 0 never fail).
+      for (int i = 0; i < 600 && !rank0_done.load(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      return "";
+    }
+    Status s = (*group)->AllreduceSum(v);
+    rank0 = s.message();
+    rank0_done = true;
+    return s.ok() ? "the allreduce without rank 1 succeeded" : "";
+  });
+  RequireNoErrors(errors);
+  INFO(rank0);
+  CHECK_THAT(rank0,
+             Catch::Contains("rank 1 is alive but did not reach collective #2 (it is at #1"));
+}
+
 TEST_CASE("process group: a rank that never joins is named after the join timeout",
           "[distributed]") {
   // Rank 0 of 3 alone with rank 1; rank 2 never comes. Rank 0 hosts the store, so its

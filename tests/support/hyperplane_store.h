@@ -15,12 +15,12 @@
 
 namespace streamtrain::testing {
 
-// Opens a new store at `path` holding `n` records of dataset `spec` (a hyperplane spec, with
-// an optional drift such as "permute-labels@N"),
-// at offsets 0..n-1 of topic "records". Closing it (dropping the pointer) lets another
-// process open it.
-inline std::shared_ptr<store::HistoricalStore> HyperplaneStore(
-    const std::filesystem::path& path, uint64_t n,
+// Opens the store at `path` (created when missing) and appends `n` records of dataset `spec`
+// (a hyperplane spec, with an optional drift such as "permute-labels@N") at offsets
+// first_offset.. of topic "records"; none may be a duplicate. Closing the store (dropping
+// the pointer) lets another process open it.
+inline std::shared_ptr<store::HistoricalStore> AppendHyperplaneRecords(
+    const std::filesystem::path& path, uint64_t first_offset, uint64_t n,
     const std::string& spec = "hyperplane:seed=5,noise=0.02,drift=0",
     const std::optional<std::string>& drift = std::nullopt) {
   store::StoreOptions so{.path = path};
@@ -36,12 +36,22 @@ inline std::shared_ptr<store::HistoricalStore> HyperplaneStore(
     REQUIRE(record);
     store::PendingRecord pending;
     pending.origin.topic = "records";
-    pending.origin.offset = Offset(static_cast<int64_t>(i));
+    pending.origin.offset = Offset(static_cast<int64_t>(first_offset + i));
     pending.encoded = schema::EncodeBinaryRecord(*record);
     batch.push_back(std::move(pending));
   }
-  REQUIRE((*store)->Append(batch).ok());
+  auto appended = (*store)->Append(batch);
+  REQUIRE(appended.ok());
+  REQUIRE(appended->duplicates == 0);
   return std::shared_ptr<store::HistoricalStore>(std::move(store).value());
+}
+
+// A new store at `path` holding `n` records of `spec` at offsets 0..n-1.
+inline std::shared_ptr<store::HistoricalStore> HyperplaneStore(
+    const std::filesystem::path& path, uint64_t n,
+    const std::string& spec = "hyperplane:seed=5,noise=0.02,drift=0",
+    const std::optional<std::string>& drift = std::nullopt) {
+  return AppendHyperplaneRecords(path, 0, n, spec, drift);
 }
 
 }  // namespace streamtrain::testing

@@ -1,5 +1,6 @@
 #include "streamtrain/distributed/process_group.h"
 
+#include <atomic>
 #include <optional>
 #include <thread>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -58,16 +59,21 @@ struct ProcessGroup::Impl {
   std::unique_ptr<RankLiveness> liveness;
   std::optional<Status> failed;  // sticky: a group that failed once stays failed
   int missing_ranks = 0;         // how many ranks the failure's diagnosis named
+  // Collectives entered, published with each heartbeat: names a live rank that lags.
+  std::atomic<int64_t> collectives{0};
 
   // Runs one collective; turns an exception into the group's failure, naming missing ranks.
+  // `counted`: a collective every rank runs (numbered, so a lagging rank can be named); the
+  // store operations of one rank are not.
   template <typename Body>
-  Status Run(std::string_view what, Body&& body) {
+  Status Run(std::string_view what, Body&& body, bool counted = true) {
     if (failed) return *failed;
+    const int64_t number = counted ? ++collectives : 0;
     try {
       body();
       return Status::Ok();
     } catch (const std::exception& e) {
-      std::string missing = liveness->DescribeMissing(&missing_ranks);
+      std::string missing = liveness->DescribeMissing(&missing_ranks, number);
       liveness->ReportDiagnosed();
       if (missing.empty()) missing = "no rank is missing a heartbeat";
       failed = Unavailable(
@@ -157,7 +163,7 @@ Result<std::unique_ptr<ProcessGroup>> ProcessGroup::Join(const GroupOptions& opt
   try {
     // Join: each rank announces itself, then waits for all the others.
     impl->store->set("joined/" + std::to_string(options.rank), std::vector<uint8_t>{1});
-    impl->liveness->Start();
+    impl->liveness->Start(&impl->collectives);
     const auto deadline = Clock::now() + options.join_timeout;
     std::vector<std::string> keys;
     for (int r = 0; r < options.world_size; ++r) keys.push_back("joined/" + std::to_string(r));
@@ -214,21 +220,25 @@ Status ProcessGroup::Allgather(std::span<const int32_t> mine, std::span<int32_t>
 }
 
 Status ProcessGroup::Put(const std::string& key, std::string_view value) {
-  return impl_->Run("store set", [&] {
-    impl_->store->set("user/" + key, std::vector<uint8_t>(value.begin(), value.end()));
-  });
+  return impl_->Run(
+      "store set",
+      [&] { impl_->store->set("user/" + key, std::vector<uint8_t>(value.begin(), value.end())); },
+      /*counted=*/false);
 }
 
 Result<std::string> ProcessGroup::Get(const std::string& key, StopSource& stop) {
   const std::string full = "user/" + key;
   std::string value;
-  Status status = impl_->Run("store get", [&] {
-    while (!impl_->store->check({full})) {
-      if (stop.WaitFor(std::chrono::milliseconds(100))) return;
-    }
-    const std::vector<uint8_t> bytes = impl_->store->get(full);
-    value.assign(bytes.begin(), bytes.end());
-  });
+  Status status = impl_->Run(
+      "store get",
+      [&] {
+        while (!impl_->store->check({full})) {
+          if (stop.WaitFor(std::chrono::milliseconds(100))) return;
+        }
+        const std::vector<uint8_t> bytes = impl_->store->get(full);
+        value.assign(bytes.begin(), bytes.end());
+      },
+      /*counted=*/false);
   ST_RETURN_IF_ERROR(status);
   if (stop.stop_requested() && value.empty()) return Cancelled("stopped while waiting for " + key);
   return value;

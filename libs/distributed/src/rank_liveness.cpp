@@ -20,6 +20,7 @@ c10::intrusive_ptr<c10d::TCPStore> Client(const GroupOptions& o,
 }  // namespace
 
 std::string HeartbeatKey(int rank) { return "hb/" + std::to_string(rank); }
+std::string AtKey(int rank) { return "at/" + std::to_string(rank); }
 
 // How many ranks finished naming the missing ones after the group failed.
 constexpr const char* kDiagnosedKey = "hb/diagnosed";
@@ -28,7 +29,8 @@ RankLiveness::RankLiveness(const GroupOptions& options) : options_(options) {}
 
 RankLiveness::~RankLiveness() { Stop(); }
 
-void RankLiveness::Start() {
+void RankLiveness::Start(const std::atomic<int64_t>* collectives) {
+  collectives_ = collectives;
   thread_ = std::thread([this] { Beat(); });
 }
 
@@ -40,8 +42,14 @@ void RankLiveness::Stop() {
 void RankLiveness::Beat() {
   try {
     auto store = Client(options_, options_.timeout);
+    int64_t published = 0;  // of *collectives_: "at/<rank>" holds it as a counter
     while (!stop_.load()) {
       store->add(HeartbeatKey(options_.rank), 1);
+      if (collectives_ != nullptr) {
+        const int64_t now = collectives_->load();
+        if (now != published) store->add(AtKey(options_.rank), now - published);
+        published = now;
+      }
       // Sleep in short slices so Stop() does not wait a whole period.
       const auto until = std::chrono::steady_clock::now() + options_.heartbeat;
       while (!stop_.load() && std::chrono::steady_clock::now() < until) {
@@ -54,7 +62,7 @@ void RankLiveness::Beat() {
   }
 }
 
-std::string RankLiveness::DescribeMissing(int* missing_ranks) const {
+std::string RankLiveness::DescribeMissing(int* missing_ranks, int64_t collective) const {
   if (missing_ranks) *missing_ranks = 0;
   const int w = options_.world_size;
   try {
@@ -77,6 +85,19 @@ std::string RankLiveness::DescribeMissing(int* missing_ranks) const {
       if (missing_ranks) ++*missing_ranks;
       missing += "rank " + std::to_string(r) + " stopped (no heartbeat for " +
                  std::to_string(std::chrono::duration<double>(wait).count()).substr(0, 4) + " s)";
+    }
+    if (!missing.empty() || collective <= 0) return missing;
+    // Every rank is alive: name those that never entered this collective (a rank computing
+    // or blocked in its own work longer than the timeout).
+    for (int r = 0; r < w; ++r) {
+      if (r == options_.rank) continue;
+      const int64_t at = store->add(AtKey(r), 0);
+      if (at >= collective) continue;
+      if (!missing.empty()) missing += ", ";
+      if (missing_ranks) ++*missing_ranks;
+      missing += "rank " + std::to_string(r) + " is alive but did not reach collective #" +
+                 std::to_string(collective) + " (it is at #" + std::to_string(at) +
+                 ": busy or stuck in its own work)";
     }
     return missing;
   } catch (const std::exception&) {
