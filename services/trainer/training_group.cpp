@@ -8,6 +8,7 @@
 
 #include "group_probe.h"
 #include "streamtrain/common/logging.h"
+#include "streamtrain/common/parameter_digest.h"
 
 namespace streamtrain::trainer {
 namespace {
@@ -19,27 +20,17 @@ using Clock = std::chrono::steady_clock;
 double RingAllreduceBytes(double bytes, int w) { return 2.0 * (w - 1) / w * bytes; }
 double RingAllgatherBytes(double bytes, int w) { return (w - 1) * bytes; }
 
-std::string Hex(uint64_t v) {
-  char text[19];
-  std::snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(v));
-  return text;
-}
-
 }  // namespace
 
-TrainingGroup::TrainingGroup(DistributedOptions options, size_t t, size_t b,
+TrainingGroup::TrainingGroup(DistributedOptions options, size_t t,
                              std::unique_ptr<distributed::ProcessGroup> group,
                              std::unique_ptr<GroupProbe> probe)
-    : options_(std::move(options)),
-      t_(t),
-      b_(b),
-      group_(std::move(group)),
-      probe_(std::move(probe)) {}
+    : options_(std::move(options)), t_(t), group_(std::move(group)), probe_(std::move(probe)) {}
 
 TrainingGroup::~TrainingGroup() = default;
 
 Result<std::unique_ptr<TrainingGroup>> TrainingGroup::Join(const DistributedOptions& options,
-                                                           size_t t, size_t b, size_t parameters,
+                                                           size_t t, size_t parameters,
                                                            uint64_t window,
                                                            prometheus::Registry& registry) {
   ST_RETURN_IF_ERROR(ValidateDistributedOptions(options));
@@ -49,8 +40,16 @@ Result<std::unique_ptr<TrainingGroup>> TrainingGroup::Join(const DistributedOpti
   ST_ASSIGN_OR_RETURN(auto group, distributed::ProcessGroup::Join(options.group));
   auto probe = std::make_unique<GroupProbe>(registry, options.group.rank, options.group.world_size);
   std::unique_ptr<TrainingGroup> g(
-      new TrainingGroup(options, t, b, std::move(group), std::move(probe)));
-  if (options.compression == Compression::kAdaptiveTopK) g->error_.assign(parameters, 0.0f);
+      new TrainingGroup(options, t, std::move(group), std::move(probe)));
+  if (options.compression == Compression::kAdaptiveTopK) {
+    g->error_.assign(parameters, 0.0f);
+    // One range: k of the whole gradient, as ScaDLES ranks it.
+    sparse::SparsifierOptions topk{.kind = sparse::SparsifierKind::kTopK,
+                                   .ratio = options.topk_ratio,
+                                   .scope = sparse::SparsifierScope::kGlobal};
+    const std::vector<sparse::TensorRange> layout{{.offset = 0, .size = parameters}};
+    ST_ASSIGN_OR_RETURN(g->topk_, sparse::ErrorFeedbackSparsifier::Create(topk, layout));
+  }
   g->window_records_ = std::max<uint64_t>(window, 1);
   log->info("rank {} of {}: joined ({} aggregation, {} buffers, compression {})",
             options.group.rank, options.group.world_size, AggregationName(options.aggregation),
@@ -170,32 +169,6 @@ Status TrainingGroup::Inject(const GroupRound& round, uint64_t iteration,
   return Status::Ok();
 }
 
-double TrainingGroup::TopK(std::span<const float> v, std::vector<int32_t>& index,
-                           std::vector<float>& value) const {
-  const size_t n = v.size();
-  const size_t k = std::clamp<size_t>(
-      static_cast<size_t>(std::llround(options_.topk_ratio * static_cast<double>(n))), 1, n);
-  index.resize(n);
-  std::iota(index.begin(), index.end(), 0);
-  // Ties broken by index, so the selection is a function of the values alone.
-  auto larger = [&](int32_t a, int32_t b) {
-    const float x = std::fabs(v[static_cast<size_t>(a)]), y = std::fabs(v[static_cast<size_t>(b)]);
-    return x > y || (x == y && a < b);
-  };
-  std::nth_element(index.begin(), index.begin() + static_cast<ptrdiff_t>(k - 1), index.end(),
-                   larger);
-  index.resize(k);
-  std::sort(index.begin(), index.end());
-  value.resize(k);
-  double total = 0, kept = 0;
-  for (float x : v) total += static_cast<double>(x) * x;
-  for (size_t j = 0; j < k; ++j) {
-    value[j] = v[static_cast<size_t>(index[j])];
-    kept += static_cast<double>(value[j]) * value[j];
-  }
-  return total > 0 ? kept / total : 1.0;
-}
-
 Status TrainingGroup::ExchangeDense(std::span<float> v) {
   const double bytes = RingAllreduceBytes(static_cast<double>(v.size_bytes()), world_size());
   return Timed("gradient", bytes, [&] { return group_->AllreduceSum(v); });
@@ -213,12 +186,18 @@ Status TrainingGroup::Combine(const GroupRound& round, std::span<float> gradient
                                                       static_cast<double>(round.total));
   for (float& g : gradient) g = static_cast<float>(g * weight);
   bool compress_ok = false;
-  std::vector<int32_t> index;
-  std::vector<float> value;
-  if (options_.compression == Compression::kAdaptiveTopK) {
-    for (size_t i = 0; i < gradient.size(); ++i) gradient[i] += error_[i];
-    const double kept = TopK(gradient, index, value);
-    compress_ok = (1.0 - kept) <= options_.topk_delta;
+  sparse::SparseUpdate selected;
+  if (topk_) {
+    // v = r_i g_i + e: the memory holds v, then Select moves its k largest out of it.
+    double energy = 0;
+    for (size_t i = 0; i < gradient.size(); ++i) {
+      error_[i] += gradient[i];
+      energy += static_cast<double>(error_[i]) * error_[i];
+    }
+    selected = topk_->Select(error_, /*iteration=*/0);  // no warm-up: k is fixed
+    double kept = 0;
+    for (float x : selected.tensors[0].values) kept += static_cast<double>(x) * x;
+    compress_ok = (1.0 - (energy > 0 ? kept / energy : 1.0)) <= options_.topk_delta;
   }
   // The scores and each rank's vote for compression in one small allgather.
   const double mine[4] = {scores.correct, scores.count, scores.loss_sum, compress_ok ? 1.0 : 0.0};
@@ -249,14 +228,23 @@ Status TrainingGroup::Combine(const GroupRound& round, std::span<float> gradient
   probe_->Accuracy(cumulative_accuracy(), window_accuracy());
 
   if (!all_compress) {
-    // Dense: the residual of earlier compressed iterations goes out with this gradient.
-    if (!error_.empty()) std::fill(error_.begin(), error_.end(), 0.0f);
+    // Dense: the residual of earlier compressed iterations goes out with this gradient; v
+    // is the memory with the selected values put back.
+    if (topk_) {
+      std::copy(error_.begin(), error_.end(), gradient.begin());
+      const sparse::TensorUpdate& top = selected.tensors[0];
+      for (size_t j = 0; j < top.indices.size(); ++j) gradient[top.indices[j]] = top.values[j];
+      std::fill(error_.begin(), error_.end(), 0.0f);
+    }
     ST_RETURN_IF_ERROR(ExchangeDense(gradient));
     probe_->Iteration(round.take[me], "dense");
     return Status::Ok();
   }
   // Top-k: every rank's k (index, value) pairs, summed in rank order (the same bits
   // everywhere); what was not sent stays in the error memory.
+  const sparse::TensorUpdate& top = selected.tensors[0];
+  const std::vector<int32_t> index(top.indices.begin(), top.indices.end());
+  const std::vector<float>& value = top.values;
   const size_t k = index.size();
   std::vector<int32_t> all_index(k * static_cast<size_t>(w));
   std::vector<float> all_value(k * static_cast<size_t>(w));
@@ -265,8 +253,6 @@ Status TrainingGroup::Combine(const GroupRound& round, std::span<float> gradient
     ST_RETURN_IF_ERROR(group_->Allgather(std::span<const int32_t>(index), std::span(all_index)));
     return group_->Allgather(std::span<const float>(value), std::span(all_value));
   }));
-  for (size_t i = 0; i < gradient.size(); ++i) error_[i] = gradient[i];
-  for (int32_t i : index) error_[static_cast<size_t>(i)] = 0.0f;
   std::fill(gradient.begin(), gradient.end(), 0.0f);
   for (size_t j = 0; j < all_index.size(); ++j) {
     gradient[static_cast<size_t>(all_index[j])] += all_value[j];
@@ -290,13 +276,13 @@ Status TrainingGroup::CheckDigest(uint64_t digest, uint64_t iteration) {
   for (int r = 1; r < w; ++r) {
     if (all[static_cast<size_t>(r)] != all[0]) {
       differ += (differ.empty() ? "" : ", ") + std::string("rank ") + std::to_string(r) + " " +
-                Hex(static_cast<uint64_t>(all[static_cast<size_t>(r)]));
+                DigestToHex(static_cast<uint64_t>(all[static_cast<size_t>(r)]));
     }
   }
   probe_->Digest(differ.empty());
   if (differ.empty()) return Status::Ok();
   return Corrupt("parameter digests differ at iteration " + std::to_string(iteration) +
-                 ": rank 0 " + Hex(static_cast<uint64_t>(all[0])) + ", " + differ +
+                 ": rank 0 " + DigestToHex(static_cast<uint64_t>(all[0])) + ", " + differ +
                  " (the ranks no longer hold the same model; restart the group from its last "
                  "checkpoint)");
 }

@@ -32,6 +32,7 @@
 #include "distributed_options.h"
 #include "streamtrain/common/stop_source.h"
 #include "streamtrain/distributed/process_group.h"
+#include "streamtrain/sparse/error_feedback_sparsifier.h"
 
 namespace streamtrain::trainer {
 
@@ -54,10 +55,10 @@ struct GroupScores {
 
 class TrainingGroup {
  public:
-  // Joins the process group (blocks until all ranks joined; join_timeout). `t`, `b`: the
-  // trigger and batch; `parameters`: gradient length; `window`: the prequential window.
+  // Joins the process group (blocks until all ranks joined; join_timeout). `t`: the
+  // trigger; `parameters`: gradient length; `window`: the prequential window.
   static Result<std::unique_ptr<TrainingGroup>> Join(const DistributedOptions& options, size_t t,
-                                                     size_t b, size_t parameters, uint64_t window,
+                                                     size_t parameters, uint64_t window,
                                                      prometheus::Registry& registry);
   ~TrainingGroup();
 
@@ -104,22 +105,23 @@ class TrainingGroup {
   Status RestoreState(std::string_view bytes);
 
  private:
-  TrainingGroup(DistributedOptions options, size_t t, size_t b,
+  TrainingGroup(DistributedOptions options, size_t t,
                 std::unique_ptr<distributed::ProcessGroup> group,
                 std::unique_ptr<GroupProbe> probe);
   // Runs a collective, timing it and counting its bytes (ring algorithms' traffic).
   template <typename Body>
   Status Timed(const char* op, double bytes_sent, Body&& body);
   Status ExchangeDense(std::span<float> v);
-  // Top-k of `v` into `index`, `value`; returns the energy share it keeps.
-  double TopK(std::span<const float> v, std::vector<int32_t>& index,
-              std::vector<float>& value) const;
 
   DistributedOptions options_;
-  size_t t_, b_;
+  size_t t_;
   std::unique_ptr<distributed::ProcessGroup> group_;
   std::unique_ptr<GroupProbe> probe_;
-  std::vector<float> error_;  // adaptive top-k: what was not sent yet (error feedback)
+  // Adaptive top-k: what was not sent yet (error feedback), and the project's top-k
+  // selector over it (libs/sparse, the one deltas use: larger |v| first, ties to the lower
+  // index), which moves the k largest out of the memory.
+  std::vector<float> error_;
+  std::unique_ptr<sparse::ErrorFeedbackSparsifier> topk_;
   double correct_ = 0, scored_ = 0;
   std::deque<std::pair<double, double>> window_;  // (correct, count) per iteration, newest last
   double window_correct_ = 0, window_count_ = 0;

@@ -204,8 +204,7 @@ TEST_CASE("weighted aggregation with W = 2 equals plain SGD on the union of the 
     auto model = model::Model::Create(SgdModel());
     if (!model.ok()) return model.status().ToString();
     auto registry = std::make_shared<prometheus::Registry>();
-    auto group =
-        trainer::TrainingGroup::Join(d, kT, kT, (*model)->ParameterCount(), 100, *registry);
+    auto group = trainer::TrainingGroup::Join(d, kT, (*model)->ParameterCount(), 100, *registry);
     if (!group.ok()) return group.status().ToString();
     std::vector<float> gradient((*model)->ParameterCount());
     for (int i = 0; i < kIterations; ++i) {
@@ -267,7 +266,7 @@ TEST_CASE("the conventional rule waits for every rank's t, weighted for the grou
     trainer::DistributedOptions d;
     d.group = Options(2, r, port);
     prometheus::Registry registry;
-    auto group = trainer::TrainingGroup::Join(d, 8, 32, 4, 100, registry);
+    auto group = trainer::TrainingGroup::Join(d, 8, 4, 100, registry);
     if (!group.ok()) return group.status().ToString();
     // Rank 0 has 30 records, rank 1 (the straggler) 2.
     auto round = (*group)->Agree(r == 0 ? 30 : 2, false);
@@ -292,7 +291,7 @@ TEST_CASE("the conventional rule waits for every rank's t, weighted for the grou
     d.group = Options(2, r, port2);
     d.aggregation = trainer::Aggregation::kConventional;
     prometheus::Registry registry;
-    auto group = trainer::TrainingGroup::Join(d, 8, 32, 4, 100, registry);
+    auto group = trainer::TrainingGroup::Join(d, 8, 4, 100, registry);
     if (!group.ok()) return group.status().ToString();
     auto round = (*group)->Agree(r == 0 ? 30 : 2, false);
     if (!round.ok()) return round.status().ToString();
@@ -320,7 +319,7 @@ TEST_CASE("adaptive top-k keeps the ranks identical and sends k coordinates when
     auto model = model::Model::Create(SgdModel());
     if (!model.ok()) return model.status().ToString();
     prometheus::Registry registry;
-    auto group = trainer::TrainingGroup::Join(d, 8, 8, (*model)->ParameterCount(), 100, registry);
+    auto group = trainer::TrainingGroup::Join(d, 8, (*model)->ParameterCount(), 100, registry);
     if (!group.ok()) return group.status().ToString();
     std::vector<float> gradient((*model)->ParameterCount());
     for (int i = 0; i < 30; ++i) {
