@@ -6,16 +6,49 @@
 #include "iteration_trigger.h"
 
 namespace streamtrain::trainer {
+namespace {
 
-std::string_view AggregationName(Aggregation a) {
-  return a == Aggregation::kWeighted ? "weighted" : "conventional";
+// Each choice flag's values and names, one table serving both the parser and the name.
+template <typename E>
+struct Choice {
+  std::string_view name;
+  E value;
+};
+constexpr Choice<Aggregation> kAggregations[] = {{"weighted", Aggregation::kWeighted},
+                                                 {"conventional", Aggregation::kConventional}};
+constexpr Choice<StreamBuffer> kStreamBuffers[] = {{"persist", StreamBuffer::kPersist},
+                                                   {"truncate", StreamBuffer::kTruncate}};
+constexpr Choice<Compression> kCompressions[] = {{"off", Compression::kOff},
+                                                 {"adaptive-topk", Compression::kAdaptiveTopK}};
+
+template <typename E, size_t N>
+std::string_view NameOf(const Choice<E> (&choices)[N], E value) {
+  for (const auto& c : choices) {
+    if (c.value == value) return c.name;
+  }
+  return "unknown";
 }
-std::string_view StreamBufferName(StreamBuffer b) {
-  return b == StreamBuffer::kPersist ? "persist" : "truncate";
+
+// InvalidArgument naming `flag` and the accepted values when `text` is none of them.
+template <typename E, size_t N>
+Status ParseChoice(std::string_view flag, const std::string& text, const Choice<E> (&choices)[N],
+                   E& out) {
+  std::string accepted;
+  for (const auto& c : choices) {
+    if (c.name == text) {
+      out = c.value;
+      return Status::Ok();
+    }
+    accepted += (accepted.empty() ? "" : " | ") + std::string(c.name);
+  }
+  return InvalidArgument(std::string(flag) + ": " + accepted + ", got '" + text + "'");
 }
-std::string_view CompressionName(Compression c) {
-  return c == Compression::kOff ? "off" : "adaptive-topk";
-}
+
+}  // namespace
+
+std::string_view AggregationName(Aggregation a) { return NameOf(kAggregations, a); }
+std::string_view StreamBufferName(StreamBuffer b) { return NameOf(kStreamBuffers, b); }
+std::string_view CompressionName(Compression c) { return NameOf(kCompressions, c); }
 
 Status ValidateDistributedOptions(const DistributedOptions& o) {
   ST_RETURN_IF_ERROR(distributed::ValidateGroupOptions(o.group));
@@ -100,31 +133,10 @@ Status ApplyDistributedFlags(const DistributedFlags& f, DistributedOptions& o) {
   } catch (const std::exception&) {
     return InvalidArgument("--rendezvous: bad port in '" + f.rendezvous + "'");
   }
-  if (f.aggregation == "weighted") {
-    o.aggregation = Aggregation::kWeighted;
-  } else if (f.aggregation == "conventional") {
-    o.aggregation = Aggregation::kConventional;
-  } else {
-    return InvalidArgument("--aggregation: weighted | conventional, got '" + f.aggregation + "'");
-  }
-  if (f.lr_scaling != "on" && f.lr_scaling != "off") {
-    return InvalidArgument("--lr-scaling: on | off, got '" + f.lr_scaling + "'");
-  }
-  o.scale_learning_rate = f.lr_scaling == "on";
-  if (f.buffer == "persist") {
-    o.buffer = StreamBuffer::kPersist;
-  } else if (f.buffer == "truncate") {
-    o.buffer = StreamBuffer::kTruncate;
-  } else {
-    return InvalidArgument("--stream-buffer: persist | truncate, got '" + f.buffer + "'");
-  }
-  if (f.compression == "off") {
-    o.compression = Compression::kOff;
-  } else if (f.compression == "adaptive-topk") {
-    o.compression = Compression::kAdaptiveTopK;
-  } else {
-    return InvalidArgument("--compression: off | adaptive-topk, got '" + f.compression + "'");
-  }
+  ST_RETURN_IF_ERROR(ParseChoice("--aggregation", f.aggregation, kAggregations, o.aggregation));
+  ST_ASSIGN_OR_RETURN(o.scale_learning_rate, ParseOnOff("--lr-scaling", f.lr_scaling));
+  ST_RETURN_IF_ERROR(ParseChoice("--stream-buffer", f.buffer, kStreamBuffers, o.buffer));
+  ST_RETURN_IF_ERROR(ParseChoice("--compression", f.compression, kCompressions, o.compression));
   ST_ASSIGN_OR_RETURN(o.group.timeout, ParseDuration("--collective-timeout", f.collective_timeout));
   ST_ASSIGN_OR_RETURN(o.group.join_timeout, ParseDuration("--join-timeout", f.join_timeout));
   return ValidateDistributedOptions(o);
