@@ -222,16 +222,16 @@ void TrainerApp::PublishProgress() {
   probe_.ModelVersion(progress().version);
 }
 
-Status TrainerApp::ResumeFrom(const training::TrainerCheckpoint& cp) {
+Status TrainerApp::ResumeFrom(const training::TrainerCheckpoint& cp,
+                              const std::filesystem::path& dir) {
   static auto log = GetLogger("trainer");
   if (cp.mode != TrainingModeName(options_.mode)) {
-    return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
-                              " was written in " + cp.mode + " mode, not " +
-                              std::string(TrainingModeName(options_.mode)));
+    return FailedPrecondition("checkpoint in " + dir.string() + " was written in " + cp.mode +
+                              " mode, not " + std::string(TrainingModeName(options_.mode)));
   }
   if (cp.layout_fingerprint != model_->layout().fingerprint()) {
-    return FailedPrecondition("checkpoint in " + options_.checkpoint_dir.string() +
-                              " holds another model (" + cp.model + ")");
+    return FailedPrecondition("checkpoint in " + dir.string() + " holds another model (" +
+                              cp.model + ")");
   }
   ST_RETURN_IF_ERROR(model_->LoadState(cp.model_state).WithContext("checkpoint model"));
   if (planner_->sampler() && !cp.sampler_state.empty()) {
@@ -264,7 +264,7 @@ Status TrainerApp::Initialise(StopSource& stop) {
   static auto log = GetLogger("trainer");
   auto checkpoint = training::TrainerCheckpoint::Read(options_.checkpoint_dir);
   if (checkpoint.ok()) {
-    ST_RETURN_IF_ERROR(ResumeFrom(*checkpoint));
+    ST_RETURN_IF_ERROR(ResumeFrom(*checkpoint, options_.checkpoint_dir));
     return OpenLineage(checkpoint->version, /*resumed=*/true);
   }
   if (checkpoint.status().code() != ErrorCode::kNotFound) return checkpoint.status();
@@ -333,12 +333,7 @@ uint64_t TrainerApp::SkipBacklog(uint64_t cursor, const store::StoreStats& stats
         "records [{}, {}) were evicted by the store's retention before the trainer reached "
         "them: skipping {} records",
         cursor, to, to - cursor);
-    probe_.RecordsSkipped(to - cursor);
-    {
-      std::lock_guard lock(progress_mutex_);
-      progress_.cursor = to;
-      progress_.records_skipped += to - cursor;
-    }
+    SkipTo(cursor, to);
     cursor = to;
   }
   const uint64_t limit = options_.max_backlog;
@@ -352,12 +347,16 @@ uint64_t TrainerApp::SkipBacklog(uint64_t cursor, const store::StoreStats& stats
       "backlog of {} records exceeds --max-backlog {}: skipping records [{}, {}) ({} records: "
       "not scored or trained on as new, they stay in the store as history)",
       next_seq - cursor, limit, cursor, to, skipped);
-  probe_.RecordsSkipped(skipped);
   probe_.Backlog(next_seq - to);
+  SkipTo(cursor, to);
+  return to;
+}
+
+void TrainerApp::SkipTo(uint64_t cursor, uint64_t to) {
+  probe_.RecordsSkipped(to - cursor);
   std::lock_guard lock(progress_mutex_);
   progress_.cursor = to;
-  progress_.records_skipped += skipped;
-  return to;
+  progress_.records_skipped += to - cursor;
 }
 
 Status TrainerApp::TrainInitialModel(StopSource& stop) {

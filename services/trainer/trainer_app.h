@@ -137,8 +137,9 @@ class TrainerApp {
   // --drift-on-features: one record's input summary, in (0, 1) (drift_response.h).
   double FeatureSummary(std::span<const float> row) const;
   Result<model::ModelOptions> ModelOptionsForStore(uint64_t seed) const;
-  // Restores everything a checkpoint holds (model, sampler, cursor, deployment...).
-  Status ResumeFrom(const training::TrainerCheckpoint& cp);
+  // Restores everything the checkpoint read from `dir` holds (model, sampler, cursor,
+  // deployment...).
+  Status ResumeFrom(const training::TrainerCheckpoint& cp, const std::filesystem::path& dir);
   // Where Checkpoint() writes: checkpoint_dir, or a rank's iteration-N directory in it.
   std::filesystem::path CheckpointDirFor(uint64_t iterations) const;
 
@@ -163,6 +164,8 @@ class TrainerApp {
   // The cursor to stream from: moved past records the store's retention already evicted,
   // then forward past old records when the backlog exceeds max_backlog (both counted).
   uint64_t SkipBacklog(uint64_t cursor, const store::StoreStats& stats);
+  // Moves the cursor from `cursor` to `to`, counting the records in between as skipped.
+  void SkipTo(uint64_t cursor, uint64_t to);
   // trainer_triggers.cpp: the log line of a trigger decision (the metric is
   // trigger_probe_'s), and what lineage records of the iteration that ran.
   void LogTrigger(const TriggerDecision& decision, uint64_t cursor, uint64_t backlog);

@@ -105,16 +105,16 @@ Status TrainerApp::FinishGroupCheckpoint(const std::filesystem::path& dir) {
 
 Status TrainerApp::InitialiseGroup(StopSource& stop) {
   static auto log = GetLogger("trainer");
-  ST_ASSIGN_OR_RETURN(group_, TrainingGroup::Join(options_.distributed, options_.trigger,
-                                                  options_.batch, model_->ParameterCount(),
-                                                  options_.prequential_window, *registry_));
+  ST_ASSIGN_OR_RETURN(
+      group_, TrainingGroup::Join(options_.distributed, options_.trigger, model_->ParameterCount(),
+                                  options_.prequential_window, *registry_));
   const int rank = group_->rank();
   ST_ASSIGN_OR_RETURN(std::optional<uint64_t> common,
                       group_->AgreeCheckpoint(GroupCheckpoints(options_.checkpoint_dir)));
   if (common) {
     const std::filesystem::path dir = CheckpointDirFor(*common);
     ST_ASSIGN_OR_RETURN(auto cp, training::TrainerCheckpoint::Read(dir));
-    ST_RETURN_IF_ERROR(ResumeFrom(cp));
+    ST_RETURN_IF_ERROR(ResumeFrom(cp, dir));
     ST_ASSIGN_OR_RETURN(std::string state, ReadFile(dir / kGroupStateFile));
     ST_RETURN_IF_ERROR(group_->RestoreState(state).WithContext(dir.string()));
     ST_ASSIGN_OR_RETURN(std::string info_text, ReadFile(dir / kGroupInfoFile));
@@ -170,12 +170,9 @@ Result<TrainerApp::GroupStep> TrainerApp::StepGroup(bool want_stop) {
   // Stream truncation keeps only the newest --buffer-records (the dropped ones stay in the
   // store as history).
   if (const uint64_t drop = group_->Truncate(backlog); drop > 0) {
+    SkipTo(cursor, cursor + drop);
     cursor += drop;
     backlog -= drop;
-    probe_.RecordsSkipped(drop);
-    std::lock_guard lock(progress_mutex_);
-    progress_.cursor = cursor;
-    progress_.records_skipped += drop;
   }
   probe_.Backlog(backlog);
   // --max-wait: this rank's oldest waiting record waited long enough.
@@ -200,7 +197,9 @@ Result<TrainerApp::GroupStep> TrainerApp::StepGroup(bool want_stop) {
     auto started = Clock::now();
     training::BatchPlan plan;
     for (int attempt = 0;; ++attempt) {
-      const uint64_t first = store_->Stats().first_seq.value();
+      // The store's first record as of this step's Stats(); after an eviction, as of now.
+      const uint64_t first =
+          attempt == 0 ? stats.first_seq.value() : store_->Stats().first_seq.value();
       ST_ASSIGN_OR_RETURN(plan,
                           planner_->Plan(SequenceNumber(first), SequenceNumber(cursor + n), n));
       rows = plan.records.size();
@@ -221,10 +220,9 @@ Result<TrainerApp::GroupStep> TrainerApp::StepGroup(bool want_stop) {
     probe_.PhaseTook(Phase::kEvaluate, SecondsSince(started));
   }
   // Randomized data injection: records the other ranks share replace history rows.
-  ST_RETURN_IF_ERROR(group_->Inject(round, iteration,
-                                    std::span<const float>(features_).first(n > 0 ? n * width : 0),
-                                    std::span<const int32_t>(labels_).first(n > 0 ? n : 0), width,
-                                    injected_features_, injected_labels_));
+  ST_RETURN_IF_ERROR(group_->Inject(
+      round, iteration, std::span<const float>(features_).first(n * width),
+      std::span<const int32_t>(labels_).first(n), width, injected_features_, injected_labels_));
   if (n > 0) {
     const size_t replace = std::min(injected_labels_.size(), rows - n);
     std::copy_n(injected_features_.begin(), replace * width,
