@@ -196,6 +196,12 @@ Result<float> TrainScaled(Model::Impl& impl, const at::Tensor& input, const at::
   return value;
 }
 
+at::Tensor LabelsTensor(std::span<const int32_t> labels) {
+  return at::from_blob(const_cast<int32_t*>(labels.data()), {static_cast<int64_t>(labels.size())},
+                       at::kInt)
+      .to(at::kLong);
+}
+
 Status CheckLabels(const Model::Impl& impl, const int32_t* labels, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || labels[i] >= impl.options.num_classes) {
@@ -335,10 +341,7 @@ Result<float> Model::TrainStep(std::span<const float> features, std::span<const 
   ApplyThreadsHere();
   return Guarded("train step", [&]() -> Result<float> {
     ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(*impl_, raw));
-    const at::Tensor targets = at::from_blob(const_cast<int32_t*>(labels.data()),
-                                             {static_cast<int64_t>(labels.size())}, at::kInt)
-                                   .to(at::kLong);
-    return TrainScaled(*impl_, input, targets, timing);
+    return TrainScaled(*impl_, input, LabelsTensor(labels), timing);
   });
 }
 

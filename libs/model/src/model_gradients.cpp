@@ -25,11 +25,7 @@ Result<float> Model::ComputeGradient(std::span<const float> features,
   const auto started = std::chrono::steady_clock::now();
   ST_ASSIGN_OR_RETURN(float loss, Guarded("gradient", [&]() -> Result<float> {
                         ST_ASSIGN_OR_RETURN(at::Tensor input, PrepareInput(*impl_, raw));
-                        const at::Tensor targets =
-                            at::from_blob(const_cast<int32_t*>(labels.data()),
-                                          {static_cast<int64_t>(labels.size())}, at::kInt)
-                                .to(at::kLong);
-                        return ForwardBackward(*impl_, input, targets);
+                        return ForwardBackward(*impl_, input, LabelsTensor(labels));
                       }));
   if (timing != nullptr) {
     timing->forward_backward_seconds =
@@ -71,10 +67,8 @@ Status Model::ApplyGradient(std::span<const float> gradient, double learning_rat
       }
     }
     impl_->optimizer->step();
-    size_t i = 0;
-    for (auto& group : impl_->optimizer->param_groups()) {
-      if (i < rates.size()) group.options().set_lr(rates[i++]);
-    }
+    auto& groups = impl_->optimizer->param_groups();
+    for (size_t g = 0; g < rates.size(); ++g) groups[g].options().set_lr(rates[g]);
     return Status::Ok();
   }));
   ++impl_->steps;

@@ -59,5 +59,7 @@ Result<float> ForwardBackward(Model::Impl& impl, const at::Tensor& input, const 
 Result<float> TrainScaled(Model::Impl& impl, const at::Tensor& input, const at::Tensor& labels,
                           TrainStepTiming* timing);
 Status CheckLabels(const Model::Impl& impl, const int32_t* labels, size_t n);
+// Class indices as the int64 tensor the loss takes (a copy).
+at::Tensor LabelsTensor(std::span<const int32_t> labels);
 
 }  // namespace streamtrain::model
