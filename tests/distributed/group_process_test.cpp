@@ -151,19 +151,8 @@ TEST_CASE(
   GroupSpec group{
       .world_size = kW, .rendezvous_port = FreePort(), .brokers = brokers, .model_id = model_id};
   auto first = StartRanks(dir.path(), group, "first");
-  const auto started = std::chrono::steady_clock::now();
-  while (true) {
-    for (auto& rank : first) {
-      const auto status = rank->WaitFor(0ms);
-      INFO(rank->name() << " exited with " << status.value_or(-1) << "\n" << LogTail(rank->log()));
-      REQUIRE(!status.has_value());
-    }
-    const auto done = GroupCheckpointIterations(RankCheckpoints(dir.path(), 0));
-    // Two group checkpoints (every 20 iterations) and a version the replica applied.
-    if (!done.empty() && *done.rbegin() >= 40 && watcher.max_version() >= 1) break;
-    REQUIRE(std::chrono::steady_clock::now() - started < 120s);
-    std::this_thread::sleep_for(50ms);  // polling the ranks' progress
-  }
+  // Two group checkpoints (every 20 iterations) and a version the replica applied.
+  WaitForGroupCheckpoint(first, dir.path(), 40, [&] { return watcher.max_version() >= 1; });
   REQUIRE(first[2]->Kill9() == 128 + SIGKILL);
   for (int r = 0; r < 2; ++r) {
     auto& rank = *first[static_cast<size_t>(r)];
@@ -244,18 +233,7 @@ TEST_CASE("a rank that hangs (SIGSTOP) stops the others with an error naming it 
   MakeRankStores(dir.path(), 2);
   const GroupSpec group{.world_size = 2, .rendezvous_port = FreePort()};
   auto ranks = StartRanks(dir.path(), group, "hang");
-  const auto started = std::chrono::steady_clock::now();
-  while (true) {
-    for (auto& rank : ranks) {
-      const auto status = rank->WaitFor(0ms);
-      INFO(rank->name() << " exited with " << status.value_or(-1) << "\n" << LogTail(rank->log()));
-      REQUIRE(!status.has_value());
-    }
-    const auto done = GroupCheckpointIterations(RankCheckpoints(dir.path(), 0));
-    if (!done.empty() && *done.rbegin() >= 20) break;
-    REQUIRE(std::chrono::steady_clock::now() - started < 120s);
-    std::this_thread::sleep_for(50ms);  // polling the ranks' progress
-  }
+  WaitForGroupCheckpoint(ranks, dir.path(), 20);
   ranks[1]->Signal(SIGSTOP);
   auto& rank0 = *ranks[0];
   // 120 s bounds the test; the error comes after the 10 s timeout and the 1.5 s diagnosis.

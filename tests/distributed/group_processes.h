@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/child_process.h"
@@ -154,6 +156,25 @@ inline std::filesystem::path GroupCheckpointDir(const std::filesystem::path& che
   char name[32];
   std::snprintf(name, sizeof name, "iteration-%012llu", static_cast<unsigned long long>(iteration));
   return checkpoints / name;
+}
+
+// Polls until rank 0 has a group checkpoint at iteration `iteration` or later and `also`
+// (if given) holds, failing the test when a rank exits meanwhile or 120 s pass.
+inline void WaitForGroupCheckpoint(const std::vector<std::unique_ptr<ServiceProcess>>& ranks,
+                                   const std::filesystem::path& dir, uint64_t iteration,
+                                   const std::function<bool()>& also = {}) {
+  const auto started = std::chrono::steady_clock::now();
+  while (true) {
+    for (const auto& rank : ranks) {
+      const auto status = rank->WaitFor(std::chrono::milliseconds(0));
+      INFO(rank->name() << " exited with " << status.value_or(-1) << "\n" << LogTail(rank->log()));
+      REQUIRE(!status.has_value());
+    }
+    const auto done = GroupCheckpointIterations(RankCheckpoints(dir, 0));
+    if (!done.empty() && *done.rbegin() >= iteration && (!also || also())) return;
+    REQUIRE(std::chrono::steady_clock::now() - started < std::chrono::seconds(120));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // polling the ranks' progress
+  }
 }
 
 // A rank's newest complete group checkpoint, read; fails the test when there is none.

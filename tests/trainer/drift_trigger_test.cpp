@@ -72,6 +72,14 @@ std::vector<IterationSource> With(const std::vector<IterationSource>& all,
   return out;
 }
 
+// Index of the first iteration whose trigger name mentions `event`; all.size() if none.
+size_t FirstWith(const std::vector<IterationSource>& all, const std::string& event) {
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].trigger.find(event) != std::string::npos) return i;
+  }
+  return all.size();
+}
+
 }  // namespace
 
 TEST_CASE("the performance trigger fires once on an accuracy drop, after it", "[triggers]") {
@@ -139,13 +147,7 @@ TEST_CASE("adapt samples recent history for N records after a trigger, then retu
   auto registry = std::make_shared<prometheus::Registry>();
   auto app = StartTrainer(options, store, registry);
   const auto all = RunAll(*app);
-  size_t first_fire = all.size();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i].trigger.find("drift:adwin") != std::string::npos) {
-      first_fire = i;
-      break;
-    }
-  }
+  const size_t first_fire = FirstWith(all, "drift:adwin");
   REQUIRE(first_fire < all.size());
   // Before: the configured uniform sampler over the whole history.
   for (size_t i = 0; i <= first_fire; ++i) {
@@ -185,13 +187,7 @@ TEST_CASE(
   options.drift.forget_before_change = true;
   auto app = StartTrainer(options, store);
   const auto all = RunAll(*app);
-  size_t first_fire = all.size();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i].trigger.find("drift:adwin") != std::string::npos) {
-      first_fire = i;
-      break;
-    }
-  }
+  const size_t first_fire = FirstWith(all, "drift:adwin");
   REQUIRE(first_fire < all.size());
   // ADWIN's change point is within its window: after the labels swapped, at most a window
   // of 2^k records before the detection. Every later draw stays at or after it, also once
@@ -294,10 +290,7 @@ TEST_CASE("hold stops publishing after a detection, then resumes", "[triggers]")
     all.push_back(app->progress().last_iteration);
     versions.push_back(app->progress().version);
   }
-  size_t fire = all.size();
-  for (size_t i = 0; i < all.size() && fire == all.size(); ++i) {
-    if (all[i].trigger.find("drift:adwin") != std::string::npos) fire = i;
-  }
+  const size_t fire = FirstWith(all, "drift:adwin");
   REQUIRE(fire < all.size());
   // Held from the detection for at least one window of records (the window must hold only
   // records scored after it before the accuracy can be "back")...
